@@ -1,0 +1,1 @@
+"""Experiments, assignment, exposure and outcome logging."""

@@ -1,0 +1,1 @@
+"""Recommenders: popularity, content, collaborative and their hybrid."""
