@@ -86,7 +86,9 @@ def load(path: str | Path) -> MovieLens:
     try:
         table = np.loadtxt(io.BytesIO(files["u.data"]), dtype=np.int64, ndmin=2)
     except ValueError as error:
-        raise MovieLensError(f"u.data is not four tab-separated integers: {error}")
+        raise MovieLensError(
+            f"u.data is not four tab-separated integers: {error}"
+        ) from error
     if table.shape[1] != 4:
         raise MovieLensError("u.data must have four columns")
     ratings = Ratings(
