@@ -1,0 +1,1 @@
+"""Statistics for splitrec experiments: functions from per-arm counts to results."""
