@@ -17,6 +17,7 @@ ZERO_BASELINE: Final = "zero_baseline"
 ZERO_DENOMINATOR: Final = "zero_denominator"
 ZERO_COVARIATE_VARIANCE: Final = "zero_covariate_variance"
 UNDEFINED_INPUT: Final = "undefined_input"
+NOT_DETECTABLE: Final = "not_detectable"
 
 EXPLANATIONS: Final[Mapping[str, str]] = {
     EMPTY_ARM: "An arm has no users, so nothing can be compared with it.",
@@ -30,6 +31,10 @@ EXPLANATIONS: Final[Mapping[str, str]] = {
         "the figures are the unadjusted ones."
     ),
     UNDEFINED_INPUT: "The input figures were already undefined (NaN).",
+    NOT_DETECTABLE: (
+        "No effect within the metric's range reaches the requested power "
+        "with these users."
+    ),
 }
 
 
