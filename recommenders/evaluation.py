@@ -10,20 +10,23 @@ are tuned without ever looking at test.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy import sparse
 
 from experimentation.movielens import MovieLens, Ratings, temporal_split
-from recommenders import metrics
+from recommenders import metrics, registry
 from recommenders.base import Recommender
 from recommenders.data import Catalog, InteractionLog, UserHistory
 from recommenders.metrics import Interval
 from recommenders.weights import ProfileWeights
+
+_log = logging.getLogger(__name__)
 
 PROTOCOL = "ml100k-temporal-v1"
 K = 10
@@ -283,3 +286,63 @@ def summarise(
             )
         )
     return summaries
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One row of an evaluation: a display name, a recommender type, its params."""
+
+    name: str
+    type: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Report:
+    protocol: str
+    split: Split
+    k: int
+    n_users: int
+    n_resamples: int
+    seed: int
+    baseline: str | None
+    models: list[ModelSummary]
+
+
+def evaluate(
+    movielens: MovieLens,
+    specs: list[ModelSpec],
+    *,
+    baseline: str | None = None,
+    split: Split = "test",
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> Report:
+    """Fit every spec on the split's train log and summarise it on its users.
+
+    Raises:
+        InvalidRecommenderConfig: a spec has an unknown type or bad params.
+        ProtocolViolation: a model returned a forbidden list.
+    """
+    data = prepare(movielens, split)
+    results: dict[str, UserResults] = {}
+    alphas: dict[str, float | None] = {}
+    for spec in specs:
+        params = registry.validate(spec.type, spec.params)
+        started = time.perf_counter()
+        model = registry.build(spec.type, params).fit(data.catalog, data.train)
+        _log.info("fitted %s in %.2f s", spec.name, time.perf_counter() - started)
+        results[spec.name] = run(model, data)
+        alpha = params.get("alpha")
+        alphas[spec.name] = float(alpha) if alpha is not None else None
+    summaries = summarise(
+        results,
+        data,
+        baseline=baseline,
+        alphas=alphas,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+    return Report(
+        PROTOCOL, split, K, data.n_users, n_resamples, seed, baseline, summaries
+    )
