@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from experimentation.movielens import MovieLens
+from recommenders.cli import evaluate_command, parse_config, parse_sweep
+from recommenders.evaluation import ModelSpec, evaluate, prepare
+from tests.recommenders.conftest import data_path
+
+
+def test_prepare_test_split_follows_the_protocol(movielens: MovieLens) -> None:
+    data = prepare(movielens, "test")
+    assert len(data.train) == 80_000
+    assert data.n_users == 906
+    assert len(data.catalog) == 1682
+    for user, relevant in zip(data.histories, data.relevant, strict=True):
+        assert not np.isin(relevant, user.item_index).any()
+        assert set(np.unique(user.weight)) <= {0.0, 1.0}
+
+
+def test_prepare_validation_split_never_sees_test(movielens: MovieLens) -> None:
+    validation = prepare(movielens, "validation")
+    test = prepare(movielens, "test")
+    assert len(validation.train) < len(test.train)
+    assert validation.train.timestamp.max() <= test.train.timestamp.max()
+
+
+def test_evaluate_popularity_reproduces_the_baseline(movielens: MovieLens) -> None:
+    report = evaluate(
+        movielens, [ModelSpec("popularity", "popularity", {})], n_resamples=100
+    )
+    (summary,) = report.models
+    assert summary.metrics["ndcg"].mean == pytest.approx(0.095, abs=0.002)
+    assert summary.metrics["precision"].mean == pytest.approx(0.075, abs=0.002)
+    assert summary.coverage == pytest.approx(0.045, abs=0.005)
+    assert summary.fallback_users == 0
+
+
+@pytest.mark.slow
+def test_evaluate_flagship_hybrid_beats_popularity(movielens: MovieLens) -> None:
+    report = evaluate(
+        movielens,
+        [ModelSpec("popularity", "popularity", {}), ModelSpec("hybrid", "hybrid", {})],
+        baseline="popularity",
+        n_resamples=200,
+    )
+    hybrid = report.models[1]
+    assert hybrid.metrics["ndcg"].mean >= 0.15
+    assert hybrid.versus_baseline["ndcg"].low > 0
+    assert hybrid.coverage >= 0.2
+    assert hybrid.alpha == 0.7
+    assert hybrid.effective_content_share is not None
+    assert 0.0 < hybrid.effective_content_share < 0.7
+
+
+def test_parse_config_nests_dotted_keys() -> None:
+    spec = parse_config("hybrid:alpha=0.5,fusion=minmax,collaborative.neighbours=20")
+    assert spec.type == "hybrid"
+    assert spec.params == {
+        "alpha": 0.5,
+        "fusion": "minmax",
+        "collaborative": {"neighbours": 20},
+    }
+
+
+def test_parse_sweep_fills_the_series() -> None:
+    key, values = parse_sweep("alpha=0,0.1,...,1")
+    assert key == "alpha"
+    assert values == pytest.approx([i / 10 for i in range(11)])
+    assert parse_sweep("neighbours=10,20,...,50")[1] == [10, 20, 30, 40, 50]
+
+
+def test_evaluate_command_json(movielens: MovieLens) -> None:
+    result = CliRunner().invoke(
+        evaluate_command,
+        [
+            *("--data", str(data_path()), "--config", "content"),
+            *("--bootstrap", "50", "--format", "json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    names = [model["name"] for model in report["models"]]
+    assert names == ["popularity", "content"]
+    assert report["models"][1]["versus_baseline"]["ndcg"]["mean"] > 0
+
+
+def test_evaluate_command_rejects_bad_config(movielens: MovieLens) -> None:
+    result = CliRunner().invoke(
+        evaluate_command, ["--data", str(data_path()), "--config", "hybrid:alpha=2"]
+    )
+    assert result.exit_code != 0
+    assert "alpha must be between 0 and 1" in result.output
