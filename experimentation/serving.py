@@ -1,0 +1,184 @@
+"""Serving a recommendation: assign the user, reuse or compute the variant's
+list, and log what was served as an exposure."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from experimentation.assignment import assign
+from experimentation.cache import RecommendationCache
+from experimentation.experiments import running_experiment
+from experimentation.models import Experiment, Exposure, Variant
+from experimentation.snapshot import load_catalog, load_history, load_interactions
+from recommenders import registry
+from recommenders.base import Recommender
+from recommenders.data import Catalog, InteractionLog
+from recommenders.weights import ProfileWeights
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServedList:
+    request_id: str
+    experiment: str
+    variant: str
+    items: list[dict[str, Any]]
+    from_cache: bool
+    fallback: bool
+
+
+@dataclass
+class _Snapshot:
+    catalog: Catalog
+    interactions: InteractionLog
+    models: dict[str, Recommender] = field(default_factory=dict)
+
+
+class ModelStore:
+    """Fitted models per recommender config, over one snapshot of the data.
+
+    The snapshot is read on first use and again on refresh(); a user's own
+    history is always read live, so their latest events count at once.
+    """
+
+    def __init__(self, engine: Engine, weights: ProfileWeights) -> None:
+        self.engine = engine
+        self.weights = weights
+        self._snapshot: _Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> _Snapshot:
+        snapshot = self._snapshot
+        if snapshot is None:
+            with self._lock:
+                if self._snapshot is None:
+                    self._snapshot = self._load()
+                snapshot = self._snapshot
+        return snapshot
+
+    def refresh(self) -> None:
+        fresh = self._load()
+        with self._lock:
+            self._snapshot = fresh
+
+    def _load(self) -> _Snapshot:
+        with Session(self.engine) as session:
+            catalog = load_catalog(session)
+            interactions = load_interactions(session, catalog, self.weights)
+        return _Snapshot(catalog=catalog, interactions=interactions)
+
+    def model(self, recommender: str, params: dict[str, Any]) -> Recommender:
+        snapshot = self.snapshot()
+        key = registry.config_key(recommender, params)
+        model = snapshot.models.get(key)
+        if model is None:
+            with self._lock:
+                model = snapshot.models.get(key)
+                if model is None:
+                    started = time.perf_counter()
+                    model = registry.build(recommender, params).fit(
+                        snapshot.catalog, snapshot.interactions
+                    )
+                    snapshot.models[key] = model
+                    log.info(
+                        "model fitted",
+                        extra={
+                            "recommender": key,
+                            "seconds": round(time.perf_counter() - started, 2),
+                        },
+                    )
+        return model
+
+
+class RecommendationService:
+    def __init__(
+        self, store: ModelStore, cache: RecommendationCache, weights: ProfileWeights
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self.weights = weights
+
+    def recommend(
+        self,
+        session: Session,
+        *,
+        experiment_key: str,
+        user_id: str,
+        k: int,
+        page: str,
+        now: datetime,
+    ) -> ServedList:
+        experiment = running_experiment(session, key=experiment_key)
+        variant = assigned_variant(experiment, user_id)
+        scope = f"{experiment.key}:{variant.key}:{page}:{k}"
+        items = self.cache.get(user_id, scope)
+        from_cache = items is not None
+        fallback = False
+        if items is None:
+            items, fallback = self._compute(session, variant, user_id, k)
+            self.cache.put(user_id, scope, items)
+        request_id = uuid.uuid4().hex
+        session.add(
+            Exposure(
+                experiment_id=experiment.id,
+                variant_id=variant.id,
+                user_id=user_id,
+                request_id=request_id,
+                page=page,
+                items=items,
+                from_cache=from_cache,
+                served_at=now,
+            )
+        )
+        return ServedList(
+            request_id=request_id,
+            experiment=experiment.key,
+            variant=variant.key,
+            items=items,
+            from_cache=from_cache,
+            fallback=fallback,
+        )
+
+    def _compute(
+        self, session: Session, variant: Variant, user_id: str, k: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        model = self.store.model(variant.recommender, variant.params)
+        snapshot = self.store.snapshot()
+        history = load_history(
+            session,
+            user_id=user_id,
+            catalog=snapshot.catalog,
+            interactions=snapshot.interactions,
+            weights=self.weights,
+        )
+        result = model.recommend(history, k)
+        item_ids = snapshot.catalog.item_ids
+        items = [
+            {"item_id": item_ids[int(i)], "score": round(float(s), 6), "position": p}
+            for p, (i, s) in enumerate(
+                zip(result.item_index, result.scores, strict=True), start=1
+            )
+        ]
+        return items, result.fallback
+
+    def invalidate(self, user_ids: set[str]) -> None:
+        for user_id in user_ids:
+            self.cache.invalidate_user(user_id)
+
+
+def assigned_variant(experiment: Experiment, user_id: str) -> Variant:
+    variants = experiment.variants
+    index = assign(
+        experiment.salt, experiment.key, user_id, [v.weight for v in variants]
+    )
+    return variants[index]

@@ -1,0 +1,1 @@
+"""FastAPI app: JSON API for apps and analysts, Jinja2 pages for people."""

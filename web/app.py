@@ -1,0 +1,82 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from experimentation.cache import make_cache
+from experimentation.db import engine_for, migrate, session_factory
+from experimentation.serving import ModelStore, RecommendationService
+from experimentation.settings import Settings, get_settings
+from recommenders.weights import ProfileWeights
+from web import errors, pages
+from web.routes import events, experiments, recommendations
+from web.state import AppState, Clock, utc_now
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = utc_now,
+    run_migrations: bool = True,
+) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine_for(settings.database_url)
+    if run_migrations:
+        migrate(engine)
+    weights = ProfileWeights()
+    service = RecommendationService(
+        ModelStore(engine, weights),
+        make_cache(
+            settings.redis_url,
+            settings.cache_ttl_seconds,
+            settings.redis_timeout_seconds,
+        ),
+        weights,
+    )
+    app = FastAPI(
+        title="splitrec",
+        summary="A/B experiments for recommender systems",
+        version="0.1.0",
+    )
+    app.state.splitrec = AppState(
+        settings=settings,
+        engine=engine,
+        sessions=session_factory(engine),
+        service=service,
+        clock=clock,
+    )
+    errors.install(app)
+    app.include_router(recommendations.router)
+    app.include_router(events.router)
+    app.include_router(experiments.router)
+    app.include_router(pages.router)
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.middleware("http")
+    async def log_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        log.debug(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return response
+
+    return app

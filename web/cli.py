@@ -1,0 +1,210 @@
+"""The `splitrec` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from pydantic import ValidationError
+
+from analysis.render import render_text
+from analysis.report import build_report, report_to_dict
+from experimentation import experiments, importers
+from experimentation.db import engine_for, migrate, session_scope
+from experimentation.errors import SplitrecError
+from experimentation.settings import get_settings
+from experimentation.spec import ExperimentSpec
+from web import logs
+from web.errors import describe_validation
+from web.state import utc_now
+
+log = logging.getLogger(__name__)
+
+
+def _engine() -> Any:
+    engine = engine_for(get_settings().database_url)
+    migrate(engine)
+    return engine
+
+
+class _Group(click.Group):
+    """Turns the product's own errors into a clear message and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SplitrecError as error:
+            raise click.ClickException(str(error)) from error
+        except ValidationError as error:
+            raise click.ClickException(
+                describe_validation(list(error.errors()))
+            ) from error
+
+
+@click.group(cls=_Group)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+def main(verbose: bool) -> None:
+    """splitrec: A/B experiments for recommender systems."""
+    logs.configure(logging.DEBUG if verbose else logging.INFO)
+
+
+@main.command()
+def migrate_db() -> None:
+    """Bring the database to the latest schema."""
+    _engine()
+    click.echo("database at the latest schema")
+
+
+main.add_command(migrate_db, name="migrate")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--workers", default=1, show_default=True)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API and the web pages."""
+    import uvicorn
+
+    _engine()
+    uvicorn.run("web.asgi:app", host=host, port=port, workers=workers, log_level="info")
+
+
+@main.group(name="import")
+def import_group() -> None:
+    """Import data: MovieLens 100K, or your own items and events."""
+
+
+@import_group.command(name="movielens")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--history-only",
+    is_flag=True,
+    help="Leave out each user's last 20% of ratings (the demo replays them).",
+)
+def import_movielens(path: Path, history_only: bool) -> None:
+    """Import MovieLens 100K from PATH (directory or ml-100k.zip)."""
+    with session_scope(_engine()) as session:
+        result = importers.import_movielens(
+            session, path, now=utc_now(), history_only=history_only, progress=True
+        )
+    click.echo(
+        f"items {result.items:,}, users {result.users:,}, events {result.events:,} "
+        f"stored; {result.skipped:,} already there"
+    )
+
+
+@import_group.command(name="items")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_items(file: Path) -> None:
+    """Import catalogue items from a CSV or JSONL FILE."""
+    with session_scope(_engine()) as session:
+        result = importers.import_items(session, file)
+    click.echo(f"items {result.items:,} stored; {result.skipped:,} already there")
+
+
+@import_group.command(name="events")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_events(file: Path) -> None:
+    """Import events from a CSV or JSONL FILE."""
+    with session_scope(_engine()) as session:
+        result = importers.import_events(session, file, now=utc_now())
+    click.echo(f"events {result.events:,} stored; {result.skipped:,} already there")
+
+
+@main.group(name="experiment")
+def experiment_group() -> None:
+    """Create, start, stop and list experiments."""
+
+
+def _read_spec(file: Path) -> Any:
+    text = file.read_text(encoding="utf-8")
+    try:
+        if file.suffix.lower() in (".yaml", ".yml"):
+            return yaml.safe_load(text)
+        return json.loads(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise click.ClickException(
+            f"{file.name} is not valid JSON or YAML: {error}"
+        ) from error
+
+
+@experiment_group.command(name="create")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def experiment_create(file: Path) -> None:
+    """Create an experiment from a JSON or YAML FILE."""
+    spec = ExperimentSpec.model_validate(_read_spec(file))
+    with session_scope(_engine()) as session:
+        experiment = experiments.create_experiment(session, spec=spec, now=utc_now())
+        click.echo(f"created {experiment.key} (draft)")
+
+
+@experiment_group.command(name="start")
+@click.argument("key")
+def experiment_start(key: str) -> None:
+    with session_scope(_engine()) as session:
+        experiments.start_experiment(session, key=key, now=utc_now())
+    click.echo(f"started {key}")
+
+
+@experiment_group.command(name="stop")
+@click.argument("key")
+def experiment_stop(key: str) -> None:
+    with session_scope(_engine()) as session:
+        experiments.stop_experiment(session, key=key, now=utc_now())
+    click.echo(f"stopped {key}")
+
+
+@experiment_group.command(name="list")
+def experiment_list() -> None:
+    with session_scope(_engine()) as session:
+        for e in experiments.list_experiments(session):
+            variants = ", ".join(f"{v.key}={v.weight:.0%}" for v in e.variants)
+            click.echo(f"{e.key}\t{e.status}\t{variants}")
+
+
+@main.command()
+@click.argument("key")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def report(key: str, fmt: str) -> None:
+    """Print the result report of experiment KEY."""
+    with session_scope(_engine()) as session:
+        built = build_report(session, key=key, now=utc_now())
+    if fmt == "json":
+        click.echo(json.dumps(report_to_dict(built), indent=2))
+    else:
+        click.echo(render_text(built))
+
+
+@main.command()
+@click.option("--data", type=click.Path(path_type=Path), help="MovieLens 100K.")
+@click.option("--serve/--no-serve", default=True, help="Serve the web app after.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+def demo(data: Path | None, serve: bool, host: str, port: int) -> None:
+    """Import MovieLens, run the flagship experiment on simulated traffic, report."""
+    from web.demo import FLAGSHIP, find_data, print_report, run_demo
+
+    settings = get_settings()
+    built = run_demo(settings, find_data(data, settings))
+    print_report(built)
+    if serve:
+        import uvicorn
+
+        click.echo(
+            f"\nserving on http://{host}:{port}/experiments/{FLAGSHIP['id']} "
+            "(Ctrl-C stops)"
+        )
+        uvicorn.run("web.asgi:app", host=host, port=port, log_level="warning")
+
+
+try:  # the offline evaluator lives with the recommenders
+    from recommenders.cli import evaluate
+
+    main.add_command(evaluate)
+except ImportError:  # pragma: no cover - only while recommenders/cli.py is absent
+    pass

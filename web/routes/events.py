@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Body
+from pydantic import ValidationError
+
+from experimentation.errors import InvalidInput
+from experimentation.events import (
+    INVALIDATING_TYPES,
+    EventIn,
+    check_clock,
+    store_events,
+)
+from web.deps import NowDep, ServiceDep, SessionDep, SettingsDep
+from web.errors import PayloadTooLarge
+from web.schemas import IngestPublic
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1", tags=["events"])
+
+
+@router.post("/events")
+def post_events(
+    session: SessionDep,
+    service: ServiceDep,
+    settings: SettingsDep,
+    now: NowDep,
+    body: EventIn | list[EventIn] = Body(),  # noqa: B008 (FastAPI's idiom)
+) -> IngestPublic:
+    """Store one event or a batch; an event_id already stored is skipped."""
+    events = body if isinstance(body, list) else [body]
+    if len(events) > settings.max_batch_events:
+        raise PayloadTooLarge(
+            f"a batch holds at most {settings.max_batch_events} events; "
+            f"got {len(events)}"
+        )
+    try:
+        check_clock(events, now)
+    except (ValueError, ValidationError) as error:
+        raise InvalidInput(str(error)) from error
+    result = store_events(session, events=events, now=now)
+    session.commit()
+    # After the commit, so that the next request reads the new history.
+    # Impressions and session markers change nothing a recommender reads, so
+    # they leave the cache alone; anything else the user does invalidates it.
+    service.invalidate(
+        {event.user_id for event in events if event.type in INVALIDATING_TYPES}
+    )
+    log.info(
+        "events stored", extra={"received": result.received, "stored": result.stored}
+    )
+    return IngestPublic(
+        received=result.received, stored=result.stored, duplicates=result.duplicates
+    )

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+
+from analysis.report import build_report, report_to_dict
+from experimentation import experiments
+from experimentation.spec import ExperimentSpec
+from web.deps import NowDep, SessionDep
+from web.schemas import ExperimentPublic
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+
+Status = Annotated[str | None, Query(pattern="^(draft|running|stopped)$")]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_experiment(
+    session: SessionDep, now: NowDep, spec: ExperimentSpec
+) -> ExperimentPublic:
+    """Define an experiment (draft until started)."""
+    experiment = experiments.create_experiment(session, spec=spec, now=now)
+    return ExperimentPublic.of(experiment)
+
+
+@router.get("")
+def list_experiments(
+    session: SessionDep, status: Status = None
+) -> list[ExperimentPublic]:
+    """All experiments, newest first, optionally of one status."""
+    return [
+        ExperimentPublic.of(e)
+        for e in experiments.list_experiments(session, status=status)
+    ]
+
+
+@router.get("/{key}")
+def read_experiment(session: SessionDep, key: str) -> ExperimentPublic:
+    return ExperimentPublic.of(experiments.get_experiment(session, key=key))
+
+
+@router.post("/{key}/start")
+def start_experiment(session: SessionDep, now: NowDep, key: str) -> ExperimentPublic:
+    """Start serving; variants and salt are frozen from here on."""
+    return ExperimentPublic.of(experiments.start_experiment(session, key=key, now=now))
+
+
+@router.post("/{key}/stop")
+def stop_experiment(session: SessionDep, now: NowDep, key: str) -> ExperimentPublic:
+    """Stop serving; the analysis window ends now."""
+    return ExperimentPublic.of(experiments.stop_experiment(session, key=key, now=now))
+
+
+@router.get("/{key}/results")
+def read_results(session: SessionDep, now: NowDep, key: str) -> dict[str, Any]:
+    """The result report: interim until sample size and minimum duration are met."""
+    return report_to_dict(build_report(session, key=key, now=now))

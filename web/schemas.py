@@ -1,0 +1,78 @@
+"""Request and response schemas of the JSON API (table models are elsewhere)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from experimentation.durations import format_duration
+from experimentation.models import Experiment
+
+
+class RecommendedItem(BaseModel):
+    item_id: str
+    score: float
+    position: int
+
+
+class RecommendationsPublic(BaseModel):
+    request_id: str
+    experiment: str
+    variant: str
+    items: list[RecommendedItem]
+    from_cache: bool
+
+
+class IngestPublic(BaseModel):
+    received: int
+    stored: int
+    duplicates: int
+
+
+class VariantPublic(BaseModel):
+    key: str
+    name: str
+    weight: float
+    type: str
+    params: dict[str, Any]
+
+
+class ExperimentPublic(BaseModel):
+    id: str
+    name: str
+    hypothesis: str
+    status: str
+    variants: list[VariantPublic]
+    metrics: list[str]
+    sampleSize: int
+    minimumDuration: str
+    created_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+
+    @classmethod
+    def of(cls, experiment: Experiment) -> ExperimentPublic:
+        return cls(
+            id=experiment.key,
+            name=experiment.name,
+            hypothesis=experiment.hypothesis,
+            status=experiment.status,
+            variants=[
+                VariantPublic(
+                    key=v.key,
+                    name=v.name,
+                    weight=v.weight,
+                    type=v.recommender,
+                    params=v.params,
+                )
+                for v in experiment.variants
+            ],
+            metrics=list(experiment.metrics),
+            sampleSize=experiment.sample_size,
+            minimumDuration=format_duration(experiment.minimum_duration_seconds),
+            created_at=experiment.created_at,
+            started_at=experiment.started_at,
+            stopped_at=experiment.stopped_at,
+        )
