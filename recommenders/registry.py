@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+from recommenders.als import ALS, ALSConfig
 from recommenders.base import Recommender
 from recommenders.collaborative import Collaborative, CollaborativeConfig
 from recommenders.content import Content, ContentConfig
@@ -29,6 +30,7 @@ RECOMMENDER_TYPES: dict[str, tuple[type[BaseModel], Callable[[Any], Recommender]
     "content": (ContentConfig, Content),
     "collaborative": (CollaborativeConfig, Collaborative),
     "hybrid": (HybridConfig, Hybrid),
+    "als": (ALSConfig, ALS),
 }
 """Name -> (config model, recommender class taking that config)."""
 

@@ -20,6 +20,7 @@ def test_recommender_types_names() -> None:
         "content",
         "collaborative",
         "hybrid",
+        "als",
     }
 
 
@@ -53,7 +54,7 @@ def test_validate_rejects_with_field_and_rule(
 def test_validate_unknown_type_lists_known_types() -> None:
     with pytest.raises(InvalidRecommenderConfig) as raised:
         validate("knn", {})
-    assert "popularity, content, collaborative, hybrid" in str(raised.value)
+    assert "popularity, content, collaborative, hybrid, als" in str(raised.value)
 
 
 def test_validate_fills_defaults() -> None:
