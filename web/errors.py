@@ -32,16 +32,38 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
+_BRANCH_MISMATCH = {"dict_type", "model_type", "model_attributes_type", "list_type"}
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """A readable path: union-branch tags dropped, list indices in brackets."""
+    text = ""
+    for part in loc:
+        if part == "body":
+            continue
+        if isinstance(part, int):
+            text = (text or "events") + f"[{part}]"
+        elif "[" in part and part.endswith("]"):
+            continue  # pydantic's tag for a union branch, e.g. list[EventIn]
+        else:
+            text = f"{text}.{part}" if text else part
+    return text
+
+
 def describe_validation(errors: list[Any]) -> str:
+    """One line naming each wrong field and what is wrong with it."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return "the request body is not valid JSON"
+    relevant = [e for e in errors if e.get("type") not in _BRANCH_MISMATCH]
+    if not relevant:
+        return "the request body must be a JSON object (or a list of them)"
     parts = []
-    for error in errors[:5]:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-        message = str(error.get("msg", "invalid"))
-        message = message.removeprefix("Value error, ")
+    for error in relevant[:5]:
+        where = _where(tuple(error.get("loc", ())))
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"{where}: {message}" if where else message)
-    more = len(errors) - 5
-    if more > 0:
-        parts.append(f"and {more} more")
+    if len(relevant) > 5:
+        parts.append(f"and {len(relevant) - 5} more")
     return "; ".join(parts)
 
 
