@@ -12,7 +12,8 @@ from typing import Any
 import click
 
 from experimentation.movielens import MovieLensError, load
-from recommenders.evaluation import ModelSpec, Report, evaluate
+from recommenders import evaluation
+from recommenders.evaluation import ModelSpec, Report
 from recommenders.metrics import Interval
 from recommenders.registry import InvalidRecommenderConfig
 
@@ -165,7 +166,7 @@ def evaluate_command(
         specs.insert(0, baseline_spec)
     path = data_path or default_data_path()
     try:
-        report = evaluate(
+        report = evaluation.evaluate(
             load(path),
             specs,
             baseline=baseline_spec.name,
@@ -236,3 +237,7 @@ def _difference(interval: Interval) -> str:
 
 def _optional(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+evaluate = evaluate_command
+"""The name the `splitrec` group registers."""
