@@ -7,6 +7,7 @@ Running it again is safe: the demo's experiment and the events it simulated
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import urllib.request
 from dataclasses import dataclass
@@ -14,8 +15,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import numpy as np
-from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
@@ -105,8 +106,18 @@ class DemoSummary:
     events_stored: int
 
 
-def run_demo(settings: Settings, data: Path, *, seed: int | None = None) -> Report:
+def run_demo(
+    settings: Settings,
+    data: Path,
+    *,
+    seed: int | None = None,
+    sample_size: int | None = None,
+) -> Report:
+    """Run the flagship experiment; sample_size shrinks it (tests use that)."""
     seed = settings.seed if seed is None else seed
+    spec = dict(FLAGSHIP)
+    if sample_size is not None:
+        spec["sampleSize"] = sample_size
     rng = np.random.default_rng(seed)
     engine = engine_for(settings.database_url)
     migrate(engine)
@@ -120,18 +131,14 @@ def run_demo(settings: Settings, data: Path, *, seed: int | None = None) -> Repo
         )
         print(f"imported MovieLens history: {result}")
         _reset_previous_run(session)
-    users = _population(engine, ml, train, test, FLAGSHIP["sampleSize"], rng, real_now)
+    users = _population(engine, ml, train, test, spec["sampleSize"], rng, real_now)
 
     duration = timedelta(seconds=parse_duration(FLAGSHIP["minimumDuration"]))
     start = real_now - duration - timedelta(hours=1)
     clock = SimClock(start)
     app = create_app(settings, clock=clock, run_migrations=False)
     years = {m.item_id: m.year for m in ml.movies}
-    with TestClient(app) as client:
-        _call(client, "POST", "/v1/experiments", json=FLAGSHIP)
-        _call(client, "POST", f"/v1/experiments/{FLAGSHIP['id']}/start")
-        summary = _replay(client, clock, users, start, duration, years, rng)
-        clock.now = start + duration + timedelta(minutes=1)
+    summary = asyncio.run(_drive(app, spec, clock, users, start, duration, years, rng))
     print(
         f"replayed {summary.requests:,} recommendation requests for "
         f"{summary.users:,} users; events sent {summary.events_sent:,}, "
@@ -141,8 +148,30 @@ def run_demo(settings: Settings, data: Path, *, seed: int | None = None) -> Repo
         return build_report(session, key=FLAGSHIP["id"], now=utc_now())
 
 
-def _call(client: TestClient, method: str, url: str, **kwargs: Any) -> Any:
-    response = client.request(method, url, **kwargs)
+async def _drive(
+    app: Any,
+    spec: dict[str, Any],
+    clock: SimClock,
+    users: list[SimUser],
+    start: datetime,
+    duration: timedelta,
+    years: dict[str, int | None],
+    rng: np.random.Generator,
+) -> DemoSummary:
+    """The simulated app, talking HTTP to the real API in process."""
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(
+        transport=transport, base_url="http://demo"
+    ) as client:
+        await _call(client, "POST", "/v1/experiments", json=spec)
+        await _call(client, "POST", f"/v1/experiments/{spec['id']}/start")
+        return await _replay(client, clock, users, start, duration, years, rng)
+
+
+async def _call(
+    client: httpx2.AsyncClient, method: str, url: str, **kwargs: Any
+) -> Any:
+    response = await client.request(method, url, **kwargs)
     if response.status_code >= 400:
         raise RuntimeError(
             f"{method} {url} failed: {response.status_code} {response.text}"
@@ -250,8 +279,8 @@ def _population(
     return users + clones
 
 
-def _replay(
-    client: TestClient,
+async def _replay(
+    client: httpx2.AsyncClient,
     clock: SimClock,
     users: list[SimUser],
     start: datetime,
@@ -264,10 +293,10 @@ def _replay(
     pending: set[str] = set()
     sent = stored = requests = 0
 
-    def flush() -> None:
+    async def flush() -> None:
         nonlocal sent, stored
         if buffer:
-            result = _call(client, "POST", "/v1/events", json=buffer)
+            result = await _call(client, "POST", "/v1/events", json=buffer)
             sent += len(buffer)
             stored += int(result["stored"])
             buffer.clear()
@@ -276,14 +305,14 @@ def _replay(
     session_numbers: dict[str, int] = {}
     for moment, user in tqdm(plan, desc="replay", unit="session"):
         if user.user_id in pending:
-            flush()
+            await flush()
         clock.now = moment
         number = session_numbers[user.user_id] = (
             session_numbers.get(user.user_id, 0) + 1
         )
         session = _SimSession(f"demo-{user.user_id}-{number}", user.user_id, moment)
         session.add("session_start", "start")
-        served = _call(
+        served = await _call(
             client,
             "GET",
             "/v1/recommendations",
@@ -294,8 +323,8 @@ def _replay(
             pending.add(user.user_id)
         buffer.extend(session.events)
         if len(buffer) >= FLUSH_EVENTS:
-            flush()
-    flush()
+            await flush()
+    await flush()
     return DemoSummary(
         users=len(users), requests=requests, events_sent=sent, events_stored=stored
     )

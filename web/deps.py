@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
@@ -13,8 +13,12 @@ from experimentation.serving import RecommendationService
 from experimentation.settings import Settings
 from web.state import AppState
 
+# The dependencies are async because none of them blocks: a sync dependency
+# costs a hop to the thread pool on every request. Handlers that write commit
+# themselves, inside their own (threaded) body.
 
-def get_state(request: Request) -> AppState:
+
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.splitrec
     return state
 
@@ -22,28 +26,24 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_session(state: StateDep) -> Iterator[Session]:
-    """One session per request: committed when the handler returns, else rolled back."""
+async def get_session(state: StateDep) -> AsyncIterator[Session]:
+    """One session per request; what the handler did not commit is rolled back."""
     session = state.sessions()
     try:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     finally:
         session.close()
 
 
-def get_now(state: StateDep) -> datetime:
+async def get_now(state: StateDep) -> datetime:
     return state.clock()
 
 
-def get_service(state: StateDep) -> RecommendationService:
+async def get_service(state: StateDep) -> RecommendationService:
     return state.service
 
 
-def get_settings(state: StateDep) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     return state.settings
 
 

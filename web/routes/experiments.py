@@ -23,6 +23,7 @@ def create_experiment(
 ) -> ExperimentPublic:
     """Define an experiment (draft until started)."""
     experiment = experiments.create_experiment(session, spec=spec, now=now)
+    session.commit()
     return ExperimentPublic.of(experiment)
 
 
@@ -45,13 +46,17 @@ def read_experiment(session: SessionDep, key: str) -> ExperimentPublic:
 @router.post("/{key}/start")
 def start_experiment(session: SessionDep, now: NowDep, key: str) -> ExperimentPublic:
     """Start serving; variants and salt are frozen from here on."""
-    return ExperimentPublic.of(experiments.start_experiment(session, key=key, now=now))
+    experiment = experiments.start_experiment(session, key=key, now=now)
+    session.commit()
+    return ExperimentPublic.of(experiment)
 
 
 @router.post("/{key}/stop")
 def stop_experiment(session: SessionDep, now: NowDep, key: str) -> ExperimentPublic:
     """Stop serving; the analysis window ends now."""
-    return ExperimentPublic.of(experiments.stop_experiment(session, key=key, now=now))
+    experiment = experiments.stop_experiment(session, key=key, now=now)
+    session.commit()
+    return ExperimentPublic.of(experiment)
 
 
 @router.get("/{key}/results")

@@ -38,4 +38,5 @@ def get_recommendations(
         page=page,
         now=now,
     )
+    session.commit()
     return RecommendationsPublic.model_validate(served, from_attributes=True)
