@@ -22,9 +22,11 @@ log = logging.getLogger(__name__)
 
 
 class RecommendationCache(Protocol):
-    def get(self, user_id: str, scope: str) -> list[dict[str, Any]] | None: ...
+    """Served lists per user and scope: {"items": [...], "quality": {...}}."""
 
-    def put(self, user_id: str, scope: str, items: list[dict[str, Any]]) -> None: ...
+    def get(self, user_id: str, scope: str) -> dict[str, Any] | None: ...
+
+    def put(self, user_id: str, scope: str, entry: dict[str, Any]) -> None: ...
 
     def invalidate_user(self, user_id: str) -> None: ...
 
@@ -35,16 +37,14 @@ class MemoryCache:
     def __init__(self, ttl_seconds: int, max_entries: int = 200_000) -> None:
         self.ttl = ttl_seconds
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, list[dict[str, Any]]]] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         self._versions: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def _key(self, user_id: str, scope: str) -> str:
         return f"{user_id}\x1f{self._versions.get(user_id, 0)}\x1f{scope}"
 
-    def get(self, user_id: str, scope: str) -> list[dict[str, Any]] | None:
+    def get(self, user_id: str, scope: str) -> dict[str, Any] | None:
         with self._lock:
             key = self._key(user_id, scope)
             entry = self._entries.get(key)
@@ -56,11 +56,11 @@ class MemoryCache:
             self._entries.move_to_end(key)
             return entry[1]
 
-    def put(self, user_id: str, scope: str, items: list[dict[str, Any]]) -> None:
+    def put(self, user_id: str, scope: str, entry: dict[str, Any]) -> None:
         with self._lock:
             self._entries[self._key(user_id, scope)] = (
                 time.monotonic() + self.ttl,
-                items,
+                entry,
             )
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
@@ -90,7 +90,7 @@ class RedisCache:
     def _version_key(self, user_id: str) -> str:
         return f"{self.prefix}:uv:{user_id}"
 
-    def get(self, user_id: str, scope: str) -> list[dict[str, Any]] | None:
+    def get(self, user_id: str, scope: str) -> dict[str, Any] | None:
         try:
             version = self.client.get(self._version_key(user_id))
             key = f"{self.prefix}:recs:{user_id}:{int(version or 0)}:{scope}"
@@ -98,13 +98,13 @@ class RedisCache:
         except redis.RedisError as error:
             self._warn(error)
             return None
-        return None if raw is None else list(json.loads(raw))
+        return None if raw is None else dict(json.loads(raw))
 
-    def put(self, user_id: str, scope: str, items: list[dict[str, Any]]) -> None:
+    def put(self, user_id: str, scope: str, entry: dict[str, Any]) -> None:
         try:
             version = self.client.get(self._version_key(user_id))
             key = f"{self.prefix}:recs:{user_id}:{int(version or 0)}:{scope}"
-            self.client.set(key, json.dumps(items), ex=self.ttl)
+            self.client.set(key, json.dumps(entry), ex=self.ttl)
         except redis.RedisError as error:
             self._warn(error)
 

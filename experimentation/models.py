@@ -171,3 +171,9 @@ class Exposure(Base):
     items: Mapped[list[Any]] = mapped_column(default=list)
     from_cache: Mapped[bool] = mapped_column(Boolean, default=False)
     served_at: Mapped[datetime] = mapped_column()
+    # Quality of the served list (recommenders/list_quality.py), for guardrails.
+    category_entropy: Mapped[float | None] = mapped_column(Float)
+    fresh_share: Mapped[float | None] = mapped_column(Float)
+    mean_popularity_rank: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    """Time to produce the list, from assignment to the list being ready."""

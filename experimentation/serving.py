@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from experimentation.snapshot import load_catalog, load_history, load_interactio
 from recommenders import registry
 from recommenders.base import Recommender
 from recommenders.data import Catalog, InteractionLog
+from recommenders.list_quality import ListQualityMeter
 from recommenders.weights import ProfileWeights
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class ServedList:
 class _Snapshot:
     catalog: Catalog
     interactions: InteractionLog
+    quality: ListQualityMeter
     models: dict[str, Recommender] = field(default_factory=dict)
 
 
@@ -75,7 +77,11 @@ class ModelStore:
         with Session(self.engine) as session:
             catalog = load_catalog(session)
             interactions = load_interactions(session, catalog, self.weights)
-        return _Snapshot(catalog=catalog, interactions=interactions)
+        return _Snapshot(
+            catalog=catalog,
+            interactions=interactions,
+            quality=ListQualityMeter(catalog, interactions),
+        )
 
     def model(self, recommender: str, params: dict[str, Any]) -> Recommender:
         snapshot = self.snapshot()
@@ -118,16 +124,17 @@ class RecommendationService:
         page: str,
         now: datetime,
     ) -> ServedList:
+        started = time.perf_counter()
         experiment = running_experiment(session, key=experiment_key)
         variant = assigned_variant(experiment, user_id)
         scope = f"{experiment.key}:{variant.key}:{page}:{k}"
-        items = self.cache.get(user_id, scope)
-        from_cache = items is not None
-        fallback = False
-        if items is None:
-            items, fallback = self._compute(session, variant, user_id, k)
-            self.cache.put(user_id, scope, items)
+        entry = self.cache.get(user_id, scope)
+        from_cache = entry is not None
+        if entry is None:
+            entry = self._compute(session, variant, user_id, k)
+            self.cache.put(user_id, scope, entry)
         request_id = uuid.uuid4().hex
+        quality = entry.get("quality") or {}
         session.add(
             Exposure(
                 experiment_id=experiment.id,
@@ -135,23 +142,27 @@ class RecommendationService:
                 user_id=user_id,
                 request_id=request_id,
                 page=page,
-                items=items,
+                items=entry["items"],
                 from_cache=from_cache,
                 served_at=now,
+                category_entropy=quality.get("category_entropy"),
+                fresh_share=quality.get("fresh_share"),
+                mean_popularity_rank=quality.get("mean_popularity_rank"),
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
             )
         )
         return ServedList(
             request_id=request_id,
             experiment=experiment.key,
             variant=variant.key,
-            items=items,
+            items=entry["items"],
             from_cache=from_cache,
-            fallback=fallback,
+            fallback=bool(entry.get("fallback")),
         )
 
     def _compute(
         self, session: Session, variant: Variant, user_id: str, k: int
-    ) -> tuple[list[dict[str, Any]], bool]:
+    ) -> dict[str, Any]:
         model = self.store.model(variant.recommender, variant.params)
         snapshot = self.store.snapshot()
         history = load_history(
@@ -169,7 +180,12 @@ class RecommendationService:
                 zip(result.item_index, result.scores, strict=True), start=1
             )
         ]
-        return items, result.fallback
+        quality = snapshot.quality.measure(result.item_index)
+        return {
+            "items": items,
+            "fallback": result.fallback,
+            "quality": asdict(quality) if quality else None,
+        }
 
     def invalidate(self, user_ids: set[str]) -> None:
         for user_id in user_ids:
