@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from experimentation.models import Base
+from experimentation.models import Base, UTCDateTime
 from experimentation.settings import Settings
 
 config = context.config
+
+
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Write UTCDateTime columns as plain timezone-aware DateTime in migrations."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 target_metadata = Base.metadata
 
 
@@ -18,7 +28,10 @@ def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            render_item=render_item,
         )
         with context.begin_transaction():
             context.run_migrations()
@@ -29,7 +42,10 @@ def run_migrations_online() -> None:
     engine = create_engine(url)
     with engine.connect() as conn:
         context.configure(
-            connection=conn, target_metadata=target_metadata, render_as_batch=True
+            connection=conn,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            render_item=render_item,
         )
         with context.begin_transaction():
             context.run_migrations()
