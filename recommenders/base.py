@@ -54,7 +54,10 @@ def top_k(
 ) -> Recommendation:
     """The k best items not in exclude; equal scores go to the lower item index."""
     scores = scores.astype(np.float64, copy=True)
-    scores[exclude] = -np.inf
+    # Indices outside the catalogue (an item deleted since the history was
+    # read) cannot be recommended anyway; indexing with them would raise.
+    exclude = np.asarray(exclude, dtype=np.int64)
+    scores[exclude[(exclude >= 0) & (exclude < scores.size)]] = -np.inf
     available = int(np.count_nonzero(np.isfinite(scores)))
     k = min(k, available)
     if k <= 0:
