@@ -2,27 +2,49 @@
 events into frozen per-variant counts (n, sums, sums of squares, cross-products).
 
 The database does the work with GROUP BY, on SQLite and PostgreSQL alike; no
-event is loaded into Python.
+event is loaded into Python. One pass over the events gives every user's
+outcomes after their first exposure and, for CUPED, the same outcomes before
+it; a second GROUP BY turns the users into per-variant (and per-segment) sums.
 
 Exposure rules: a user counts from their first exposure in the experiment;
-outcome events before it are ignored; a user exposed to more than one variant
-is excluded from every arm (and counted); the window ends at the experiment's
-stop, or now while it runs.
+outcome events before it are ignored (they only feed the pre-exposure
+covariate); a user exposed to more than one variant is excluded from every arm
+(and counted); the window ends at the experiment's stop, or now while it runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Float, and_, case, cast, func, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Subquery,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+)
+from sqlalchemy.orm import Session, aliased
 
-from analysis.sufficient import RatioStats, SampleStats
-from experimentation.models import Event, Exposure
+from analysis.sufficient import (
+    CovariateStats,
+    RatioCovariateStats,
+    RatioStats,
+    SampleStats,
+)
+from experimentation.models import Event, Exposure, User
 
 MetricKind = Literal["proportion", "mean", "ratio"]
+SegmentName = Literal["gender", "age_band"]
+Stats = SampleStats | RatioStats
+Covariate = CovariateStats | RatioCovariateStats
 
 
 @dataclass(frozen=True)
@@ -32,6 +54,11 @@ class MetricDefinition:
     kind: MetricKind
     unit: str
     description: str
+    higher_is_better: bool = True
+    cappable: bool = False
+    """Heavy-tailed per-user values that winsorisation may cap."""
+    has_pre_period: bool = False
+    """A pre-exposure value exists, so CUPED can adjust the metric."""
 
 
 METRICS: dict[str, MetricDefinition] = {
@@ -44,6 +71,7 @@ METRICS: dict[str, MetricDefinition] = {
             "clicks per impression",
             "Clicks on recommended items / impressions of them (events carrying "
             "the request_id of one of the user's exposures); delta method.",
+            has_pre_period=True,
         ),
         MetricDefinition(
             "conversion",
@@ -52,6 +80,7 @@ METRICS: dict[str, MetricDefinition] = {
             "share of users",
             "Share of exposed users with at least one purchase after their "
             "first exposure; two-proportion test.",
+            has_pre_period=True,
         ),
         MetricDefinition(
             "avg_session_duration",
@@ -61,6 +90,8 @@ METRICS: dict[str, MetricDefinition] = {
             "Per user, the mean length of their sessions (session_end events, "
             "dwell_seconds) after first exposure; users without a session are "
             "left out; Welch t test.",
+            cappable=True,
+            has_pre_period=True,
         ),
         MetricDefinition(
             "revenue_per_user",
@@ -69,9 +100,55 @@ METRICS: dict[str, MetricDefinition] = {
             "revenue",
             "Per user, the sum of purchase values after first exposure (0 for "
             "users who bought nothing); Welch t test.",
+            cappable=True,
+            has_pre_period=True,
+        ),
+        MetricDefinition(
+            "diversity",
+            "Diversity",
+            "mean",
+            "bits of category entropy",
+            "Per user, the mean category entropy of the lists they were served "
+            "from their first exposure on (a guardrail); Welch t test.",
+        ),
+        MetricDefinition(
+            "freshness",
+            "Freshness",
+            "mean",
+            "share of new items",
+            "Per user, the mean share of new items at the top of the lists they "
+            "were served from their first exposure on (a guardrail); Welch t test.",
+        ),
+        MetricDefinition(
+            "novelty",
+            "Novelty",
+            "mean",
+            "mean popularity rank",
+            "Per user, the mean popularity rank of the items they were served "
+            "(1 = most popular, higher is more novel; a guardrail); Welch t test.",
+        ),
+        MetricDefinition(
+            "serving_latency_ms",
+            "Serving latency",
+            "mean",
+            "milliseconds",
+            "Per user, the mean time to produce their recommendation lists (a "
+            "guardrail, lower is better); Welch t test.",
+            higher_is_better=False,
         ),
     )
 }
+
+# Per-user means of the served lists' quality, straight from the exposures.
+_LIST_QUALITY = {
+    "diversity": Exposure.category_entropy,
+    "freshness": Exposure.fresh_share,
+    "novelty": Exposure.mean_popularity_rank,
+    "serving_latency_ms": Exposure.latency_ms,
+}
+_OUTCOME_TYPES = ("impression", "click", "purchase", "session_end")
+_AGE_BANDS = ((25, "under 25"), (35, "25-34"), (45, "35-44"), (55, "45-54"))
+UNKNOWN_SEGMENT = "unknown"
 
 
 @dataclass(frozen=True)
@@ -80,7 +157,9 @@ class VariantCounts:
 
     variant_id: int
     users: int
-    stats: dict[str, SampleStats | RatioStats]
+    stats: dict[str, Stats]
+    covariates: dict[str, Covariate] = field(default_factory=dict)
+    """The metrics with a pre-exposure value: the same users' counts with it."""
 
 
 @dataclass(frozen=True)
@@ -88,18 +167,96 @@ class ExperimentCounts:
     variants: dict[int, VariantCounts]
     excluded_users: int
     """Users exposed to more than one variant, left out of every arm."""
+    segments: dict[tuple[str, ...], dict[int, VariantCounts]] = field(
+        default_factory=dict
+    )
+    """Per combination of the requested segment values, the variants' counts."""
 
 
 def collect_counts(
-    session: Session, *, experiment_id: int, window_end: datetime
+    session: Session,
+    *,
+    experiment_id: int,
+    window_end: datetime,
+    pre_start: datetime | None = None,
+    caps: Mapping[str, float] | None = None,
+    segments: Sequence[SegmentName] = (),
 ) -> ExperimentCounts:
-    """Per-variant sufficient statistics of every metric, computed by the database."""
-    first = (
+    """Per-variant sufficient statistics of every metric, computed by the database.
+
+    Args:
+        pre_start: the earliest event that counts towards a user's pre-exposure
+            value (the lookback); None for all earlier history.
+        caps: per cappable metric, the value each user's figure is capped at.
+        segments: user attributes to break the counts down by; the overall
+            counts are the sums over the segments.
+    """
+    first = _first_exposures(experiment_id, window_end)
+    per_user = _per_user(first, experiment_id, window_end, pre_start, caps, segments)
+    keys = [per_user.c[s] for s in segments]
+    query = (
+        select(per_user.c.variant_id, *keys, *_aggregates(per_user))
+        .group_by(per_user.c.variant_id, *keys)
+        .order_by(per_user.c.variant_id, *keys)
+    )
+    excluded = session.scalar(
+        select(func.count()).select_from(first).where(first.c.n_variants > literal(1))
+    )
+    cells: dict[tuple[str, ...], dict[int, VariantCounts]] = {}
+    for row in session.execute(query):
+        m = row._mapping
+        cell = tuple(str(m[s]) for s in segments)
+        variant_id = int(m["variant_id"])
+        cells.setdefault(cell, {})[variant_id] = _variant_counts(variant_id, m)
+    variants: dict[int, VariantCounts] = {}
+    for by_variant in cells.values():
+        for variant_id, counts in by_variant.items():
+            seen = variants.get(variant_id)
+            variants[variant_id] = counts if seen is None else _merge(seen, counts)
+    return ExperimentCounts(
+        variants=variants,
+        excluded_users=int(excluded or 0),
+        segments=cells if segments else {},
+    )
+
+
+def metric_percentile(
+    session: Session,
+    *,
+    experiment_id: int,
+    window_end: datetime,
+    metric: str,
+    quantile: float,
+) -> float | None:
+    """The pooled per-user value of a metric at a quantile (lower nearest rank).
+
+    Computed by the database with ORDER BY and OFFSET, which SQLite and
+    PostgreSQL share; None when no user has a value.
+    """
+    if not 0.0 < quantile <= 1.0:
+        raise ValueError(f"quantile must be in (0, 1], got {quantile}")
+    first = _first_exposures(experiment_id, window_end)
+    per_user = _per_user(first, experiment_id, window_end, None, None, ())
+    column = per_user.c[f"{metric}__y"]
+    n = session.scalar(select(func.count(column)))
+    if not n:
+        return None
+    offset = int(quantile * (n - 1))
+    value = session.scalar(
+        select(column).where(column.is_not(None)).order_by(column).offset(offset)
+    )
+    return None if value is None else float(value)
+
+
+def _first_exposures(experiment_id: int, window_end: datetime) -> Subquery:
+    quality = [func.avg(col).label(name) for name, col in _LIST_QUALITY.items()]
+    return (
         select(
             Exposure.user_id.label("user_id"),
             func.min(Exposure.served_at).label("first_at"),
             func.min(Exposure.variant_id).label("variant_id"),
             func.count(func.distinct(Exposure.variant_id)).label("n_variants"),
+            *quality,
         )
         .where(
             Exposure.experiment_id == experiment_id, Exposure.served_at <= window_end
@@ -108,118 +265,238 @@ def collect_counts(
         .subquery("first_exposure")
     )
 
-    # Impressions and clicks tied to this experiment's recommendations by request_id.
-    served = (
-        select(
-            Exposure.user_id.label("user_id"),
-            func.sum(case((Event.type == "impression", 1), else_=0)).label("impr"),
-            func.sum(case((Event.type == "click", 1), else_=0)).label("clicks"),
-        )
-        .join(Event, Event.request_id == Exposure.request_id)
-        .where(
-            Exposure.experiment_id == experiment_id,
-            Event.type.in_(("impression", "click")),
-            Event.user_id == Exposure.user_id,
-            Event.occurred_at <= window_end,
-        )
-        .group_by(Exposure.user_id)
-        .subquery("served")
-    )
 
-    after_first = and_(
+def _activity(
+    first: Subquery,
+    experiment_id: int,
+    window_end: datetime,
+    pre_start: datetime | None,
+) -> Subquery:
+    """Per user, one pass over their events: outcomes after and before exposure."""
+    served_by = aliased(Exposure)
+    after = Event.occurred_at >= first.c.first_at
+    before = Event.occurred_at < first.c.first_at
+    served = served_by.id.is_not(None)
+    session_end = and_(Event.type == "session_end", Event.dwell_seconds.is_not(None))
+
+    def count_if(*conditions: ColumnElement[bool]) -> Any:
+        return func.sum(case((and_(*conditions), 1), else_=0))
+
+    def sum_if(value: Any, *conditions: ColumnElement[bool]) -> Any:
+        return func.sum(case((and_(*conditions), cast(value, Float)), else_=0.0))
+
+    window = [
         Event.user_id == first.c.user_id,
-        Event.occurred_at >= first.c.first_at,
         Event.occurred_at <= window_end,
-    )
-    purchases = (
+        Event.type.in_(_OUTCOME_TYPES),
+    ]
+    if pre_start is not None:
+        window.append(Event.occurred_at >= pre_start)
+    return (
         select(
             first.c.user_id.label("user_id"),
-            func.count().label("orders"),
-            func.sum(Event.value).label("revenue"),
-        )
-        .join(Event, after_first)
-        .where(Event.type == "purchase")
-        .group_by(first.c.user_id)
-        .subquery("purchases")
-    )
-    sessions = (
-        select(
-            first.c.user_id.label("user_id"),
-            func.count().label("n_sessions"),
-            func.sum(Event.dwell_seconds).label("seconds"),
-        )
-        .join(Event, after_first)
-        .where(Event.type == "session_end", Event.dwell_seconds.is_not(None))
-        .group_by(first.c.user_id)
-        .subquery("sessions")
-    )
-
-    impr = func.coalesce(served.c.impr, 0)
-    clicks = func.coalesce(served.c.clicks, 0)
-    converted = case((func.coalesce(purchases.c.orders, 0) > 0, 1), else_=0)
-    revenue = cast(func.coalesce(purchases.c.revenue, 0.0), Float)
-    has_session = sessions.c.n_sessions > 0
-    mean_session = cast(sessions.c.seconds, Float) / cast(sessions.c.n_sessions, Float)
-    session_value = case((has_session, mean_session), else_=None)
-
-    query = (
-        select(
-            first.c.variant_id,
-            func.count().label("users"),
-            func.sum(clicks).label("clicks"),
-            func.sum(clicks * clicks).label("clicks_sq"),
-            func.sum(impr).label("impr"),
-            func.sum(impr * impr).label("impr_sq"),
-            func.sum(clicks * impr).label("clicks_impr"),
-            func.sum(converted).label("converted"),
-            func.sum(revenue).label("revenue"),
-            func.sum(revenue * revenue).label("revenue_sq"),
-            func.count(session_value).label("session_users"),
-            func.sum(session_value).label("session"),
-            func.sum(session_value * session_value).label("session_sq"),
+            count_if(served, Event.type == "impression").label("impr"),
+            count_if(served, Event.type == "click").label("clicks"),
+            count_if(after, Event.type == "purchase").label("orders"),
+            sum_if(Event.value, after, Event.type == "purchase").label("revenue"),
+            count_if(after, session_end).label("sessions"),
+            sum_if(Event.dwell_seconds, after, session_end).label("seconds"),
+            count_if(before, Event.type == "impression").label("pre_impr"),
+            count_if(before, Event.type == "click").label("pre_clicks"),
+            count_if(before, Event.type == "purchase").label("pre_orders"),
+            sum_if(Event.value, before, Event.type == "purchase").label("pre_revenue"),
+            count_if(before, session_end).label("pre_sessions"),
+            sum_if(Event.dwell_seconds, before, session_end).label("pre_seconds"),
         )
         .select_from(first)
-        .outerjoin(served, served.c.user_id == first.c.user_id)
-        .outerjoin(purchases, purchases.c.user_id == first.c.user_id)
-        .outerjoin(sessions, sessions.c.user_id == first.c.user_id)
+        .join(Event, and_(*window))
+        .outerjoin(
+            served_by,
+            and_(
+                served_by.request_id == Event.request_id,
+                served_by.experiment_id == experiment_id,
+                served_by.user_id == Event.user_id,
+                served_by.served_at <= window_end,
+            ),
+        )
         .where(first.c.n_variants == 1)
-        .group_by(first.c.variant_id)
-    )
-    excluded = session.scalar(
-        select(func.count()).select_from(first).where(first.c.n_variants > literal(1))
+        .group_by(first.c.user_id)
+        .subquery("activity")
     )
 
-    variants: dict[int, VariantCounts] = {}
-    for row in session.execute(query):
-        m = row._mapping
-        n = int(m["users"])
-        variants[int(m["variant_id"])] = VariantCounts(
-            variant_id=int(m["variant_id"]),
-            users=n,
-            stats={
-                "click_through_rate": RatioStats(
-                    n=n,
-                    numerator_sum=float(m["clicks"] or 0),
-                    numerator_sum_squares=float(m["clicks_sq"] or 0),
-                    denominator_sum=float(m["impr"] or 0),
-                    denominator_sum_squares=float(m["impr_sq"] or 0),
-                    cross_sum=float(m["clicks_impr"] or 0),
-                ),
-                "conversion": SampleStats(
-                    n=n,
-                    sum=float(m["converted"] or 0),
-                    sum_squares=float(m["converted"] or 0),
-                ),
-                "revenue_per_user": SampleStats(
-                    n=n,
-                    sum=float(m["revenue"] or 0),
-                    sum_squares=float(m["revenue_sq"] or 0),
-                ),
-                "avg_session_duration": SampleStats(
-                    n=int(m["session_users"] or 0),
-                    sum=float(m["session"] or 0),
-                    sum_squares=float(m["session_sq"] or 0),
-                ),
-            },
+
+def _capped(value: Any, cap: float | None) -> Any:
+    if cap is None:
+        return value
+    bound = literal(cap, Float)
+    return case((value > bound, bound), else_=value)
+
+
+def _segment_columns(segments: Sequence[SegmentName]) -> list[Any]:
+    columns: list[Any] = []
+    for name in segments:
+        if name == "gender":
+            gender = User.attributes["gender"].as_string()
+            columns.append(func.coalesce(gender, UNKNOWN_SEGMENT).label(name))
+        else:
+            age = User.attributes["age"].as_integer()
+            bands = [(age < limit, label) for limit, label in _AGE_BANDS]
+            band = case((age.is_(None), UNKNOWN_SEGMENT), *bands, else_="55 and over")
+            columns.append(band.label(name))
+    return columns
+
+
+def _per_user(
+    first: Subquery,
+    experiment_id: int,
+    window_end: datetime,
+    pre_start: datetime | None,
+    caps: Mapping[str, float] | None,
+    segments: Sequence[SegmentName],
+) -> Subquery:
+    """One row per counted user: each metric's value after (y) and before (x)."""
+    caps = caps or {}
+    act = _activity(first, experiment_id, window_end, pre_start)
+    zero = literal(0.0, Float)
+
+    def num(column: Any) -> Any:
+        return cast(func.coalesce(column, 0), Float)
+
+    def mean_or_null(total: Any, count: Any) -> Any:
+        return case((count > 0, num(total) / num(count)), else_=null())
+
+    revenue_cap = caps.get("revenue_per_user")
+    session_cap = caps.get("avg_session_duration")
+    columns = [
+        first.c.user_id,
+        first.c.variant_id,
+        num(act.c.clicks).label("click_through_rate__yn"),
+        num(act.c.impr).label("click_through_rate__yd"),
+        num(act.c.pre_clicks).label("click_through_rate__xn"),
+        num(act.c.pre_impr).label("click_through_rate__xd"),
+        case((num(act.c.orders) > zero, 1.0), else_=0.0).label("conversion__y"),
+        case((num(act.c.pre_orders) > zero, 1.0), else_=0.0).label("conversion__x"),
+        _capped(num(act.c.revenue), revenue_cap).label("revenue_per_user__y"),
+        _capped(num(act.c.pre_revenue), revenue_cap).label("revenue_per_user__x"),
+        _capped(mean_or_null(act.c.seconds, act.c.sessions), session_cap).label(
+            "avg_session_duration__y"
+        ),
+        func.coalesce(
+            _capped(mean_or_null(act.c.pre_seconds, act.c.pre_sessions), session_cap),
+            zero,
+        ).label("avg_session_duration__x"),
+        *(cast(first.c[name], Float).label(f"{name}__y") for name in _LIST_QUALITY),
+        *_segment_columns(segments),
+    ]
+    query = (
+        select(*columns)
+        .select_from(first)
+        .outerjoin(act, act.c.user_id == first.c.user_id)
+        .where(first.c.n_variants == 1)
+    )
+    if segments:
+        query = query.outerjoin(User, User.user_id == first.c.user_id)
+    return query.subquery("per_user")
+
+
+def _aggregates(per_user: Subquery) -> list[Any]:
+    """Sums over users of every value, square and cross-product the stats need."""
+    c = per_user.c
+    out: list[Any] = [func.count().label("users")]
+    ratio = [c[f"click_through_rate__{v}"] for v in ("yn", "yd", "xn", "xd")]
+    for i, a in enumerate(ratio):
+        out.append(func.sum(a).label(f"ctr_s{i}"))
+        out.extend(func.sum(a * b).label(f"ctr_p{i}{j}") for j, b in enumerate(ratio))
+    for name, metric in METRICS.items():
+        if metric.kind == "ratio":
+            continue
+        y = c[f"{name}__y"]
+        out += [
+            func.count(y).label(f"{name}__n"),
+            func.sum(y).label(f"{name}__s"),
+            func.sum(y * y).label(f"{name}__q"),
+        ]
+        if metric.has_pre_period:
+            x = case((y.is_not(None), c[f"{name}__x"]), else_=null())
+            out += [
+                func.sum(x).label(f"{name}__xs"),
+                func.sum(x * x).label(f"{name}__xq"),
+                func.sum(x * y).label(f"{name}__xy"),
+            ]
+    return out
+
+
+def _f(value: Any) -> float:
+    return float(value or 0)
+
+
+def _variant_counts(variant_id: int, m: Mapping[Any, Any]) -> VariantCounts:
+    users = int(m["users"])
+    stats: dict[str, Stats] = {}
+    covariates: dict[str, Covariate] = {}
+    sums = (_f(m["ctr_s0"]), _f(m["ctr_s1"]), _f(m["ctr_s2"]), _f(m["ctr_s3"]))
+    products = tuple(
+        (
+            _f(m[f"ctr_p{i}0"]),
+            _f(m[f"ctr_p{i}1"]),
+            _f(m[f"ctr_p{i}2"]),
+            _f(m[f"ctr_p{i}3"]),
         )
-    return ExperimentCounts(variants=variants, excluded_users=int(excluded or 0))
+        for i in range(4)
+    )
+    ctr = RatioCovariateStats(users, sums, products)
+    stats["click_through_rate"] = ctr.post
+    covariates["click_through_rate"] = ctr
+    for name, metric in METRICS.items():
+        if metric.kind == "ratio":
+            continue
+        n = int(m[f"{name}__n"] or 0)
+        total, squares = _f(m[f"{name}__s"]), _f(m[f"{name}__q"])
+        stats[name] = SampleStats(n, total, squares)
+        if metric.has_pre_period:
+            covariates[name] = CovariateStats(
+                n,
+                total,
+                squares,
+                _f(m[f"{name}__xs"]),
+                _f(m[f"{name}__xq"]),
+                _f(m[f"{name}__xy"]),
+            )
+    return VariantCounts(variant_id, users, stats, covariates)
+
+
+def _add(a: Any, b: Any) -> Any:
+    """Field-wise sum of two frozen count records of the same type."""
+    values = {}
+    for f in fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, tuple):
+            values[f.name] = tuple(_add_nested(p, q) for p, q in zip(x, y, strict=True))
+        else:
+            values[f.name] = x + y
+    return type(a)(**values)
+
+
+def _add_nested(x: Any, y: Any) -> Any:
+    if isinstance(x, tuple):
+        return tuple(p + q for p, q in zip(x, y, strict=True))
+    return x + y
+
+
+def _merge(a: VariantCounts, b: VariantCounts) -> VariantCounts:
+    return VariantCounts(
+        a.variant_id,
+        a.users + b.users,
+        {k: _add(v, b.stats[k]) for k, v in a.stats.items()},
+        {k: _add(v, b.covariates[k]) for k, v in a.covariates.items()},
+    )
+
+
+__all__ = [
+    "METRICS",
+    "ExperimentCounts",
+    "MetricDefinition",
+    "VariantCounts",
+    "collect_counts",
+    "metric_percentile",
+]

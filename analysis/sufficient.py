@@ -122,3 +122,38 @@ class CovariateStats:
     def covariance(self) -> float:
         """Sample covariance of metric and covariate per user (n - 1)."""
         return _sample_covariance(self.n, self.sum, self.pre_sum, self.cross_sum)
+
+
+@dataclass(frozen=True)
+class RatioCovariateStats:
+    """A ratio metric with the same ratio measured before exposure, for CUPED.
+
+    Each user contributes four values: the numerator and denominator after
+    exposure, then before it. ``sums[i]`` is the sum of value i over users and
+    ``products[i][j]`` the sum of value i times value j (a symmetric 4 x 4).
+    """
+
+    n: int
+    sums: tuple[float, float, float, float]
+    products: tuple[tuple[float, float, float, float], ...]
+
+    def __post_init__(self) -> None:
+        _check_n(self.n)
+        if len(self.products) != 4 or any(len(row) != 4 for row in self.products):
+            raise ValueError("products must be a 4 x 4 matrix")
+
+    @property
+    def post(self) -> RatioStats:
+        s, p = self.sums, self.products
+        return RatioStats(self.n, s[0], p[0][0], s[1], p[1][1], p[0][1])
+
+    @property
+    def pre(self) -> RatioStats:
+        s, p = self.sums, self.products
+        return RatioStats(self.n, s[2], p[2][2], s[3], p[3][3], p[2][3])
+
+    def covariance(self, i: int, j: int) -> float:
+        """Sample covariance of values i and j per user (n - 1)."""
+        return _sample_covariance(
+            self.n, self.sums[i], self.sums[j], self.products[i][j]
+        )

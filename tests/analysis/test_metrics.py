@@ -6,13 +6,19 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
+import pytest
 from sqlalchemy.orm import Session
 
-from analysis.metrics import collect_counts
-from analysis.sufficient import RatioStats, SampleStats
+from analysis.metrics import collect_counts, metric_percentile
+from analysis.sufficient import (
+    CovariateStats,
+    RatioCovariateStats,
+    RatioStats,
+    SampleStats,
+)
 from experimentation.events import insert_rows
 from experimentation.experiments import create_experiment
-from experimentation.models import Exposure
+from experimentation.models import Exposure, User
 from experimentation.spec import ExperimentSpec
 from tests.utils.factories import flagship_spec
 
@@ -119,3 +125,148 @@ def test_collect_counts_empty_experiment(session: Session) -> None:
     counts = collect_counts(session, experiment_id=experiment.id, window_end=WINDOW_END)
     assert counts.variants == {}
     assert counts.excluded_users == 0
+
+
+def _quality_exposure(
+    session: Session, experiment: Any, variant: int, user: str, at: datetime, q: float
+) -> str:
+    request_id = f"r{next(_ids)}"
+    session.add(
+        Exposure(
+            experiment_id=experiment.id,
+            variant_id=experiment.variants[variant].id,
+            user_id=user,
+            request_id=request_id,
+            page="home",
+            items=[],
+            from_cache=False,
+            served_at=at,
+            category_entropy=q,
+            fresh_share=q / 10,
+            mean_popularity_rank=10 * q,
+            latency_ms=None if q > 2 else 5.0,
+        )
+    )
+    return request_id
+
+
+def _small_experiment(session: Session) -> Any:
+    """a1, a2 in control and b1 in treatment, with pre-exposure purchases."""
+    experiment = create_experiment(
+        session, spec=ExperimentSpec.model_validate(flagship_spec()), now=T
+    )
+    h = timedelta(hours=1)
+    _quality_exposure(session, experiment, 0, "a1", T, 1.0)
+    _quality_exposure(session, experiment, 0, "a1", T + h, 2.0)
+    _quality_exposure(session, experiment, 0, "a2", T, 3.0)
+    _expose(session, experiment, 1, "b1", T)
+    session.add_all(
+        User(user_id=u, attributes=attrs, created_at=T)
+        for u, attrs in (
+            ("a1", {"gender": "F", "age": 24}),
+            ("a2", {"gender": "M", "age": 40}),
+            ("b1", {"gender": "F", "age": 61}),
+        )
+    )
+    rows = [
+        _event("a1", "purchase", T + h, value=5.0),
+        _event("a1", "purchase", T - h, value=2.0),
+        _event("a1", "purchase", T - timedelta(days=30), value=7.0),
+        _event("a2", "purchase", T + h, value=50.0),
+        _event("b1", "purchase", T - h, value=4.0),
+        _event("b1", "session_end", T - h, dwell_seconds=40),
+        _event("b1", "session_end", T + h, dwell_seconds=80),
+        _event("b1", "impression", T - h),
+        _event("b1", "impression", T - h),
+        _event("b1", "click", T - h),
+    ]
+    insert_rows(session, rows)
+    session.flush()
+    return experiment
+
+
+def test_collect_counts_guardrails_are_per_user_means_of_exposures(
+    session: Session,
+) -> None:
+    experiment = _small_experiment(session)
+    counts = collect_counts(session, experiment_id=experiment.id, window_end=WINDOW_END)
+    control = counts.variants[experiment.variants[0].id].stats
+    treatment = counts.variants[experiment.variants[1].id].stats
+    # a1 averages 1.0 and 2.0; a2 has 3.0; b1 was served no measured list.
+    assert control["diversity"] == SampleStats(2, 4.5, 1.5**2 + 9.0)
+    freshness = control["freshness"]
+    assert isinstance(freshness, SampleStats)
+    assert (freshness.n, freshness.sum) == (2, pytest.approx(0.45))
+    assert freshness.sum_squares == pytest.approx(0.15**2 + 0.09)
+    assert control["novelty"] == SampleStats(2, 45.0, 15.0**2 + 900.0)
+    assert control["serving_latency_ms"] == SampleStats(1, 5.0, 25.0)
+    assert treatment["diversity"] == SampleStats(0, 0.0, 0.0)
+
+
+def test_collect_counts_pre_exposure_covariates_within_lookback(
+    session: Session,
+) -> None:
+    experiment = _small_experiment(session)
+    counts = collect_counts(
+        session,
+        experiment_id=experiment.id,
+        window_end=WINDOW_END,
+        pre_start=T - timedelta(days=14),
+    )
+    control = counts.variants[experiment.variants[0].id].covariates
+    treatment = counts.variants[experiment.variants[1].id].covariates
+    # a1: 5 after, 2 before (the purchase 30 days back is outside the lookback).
+    assert control["revenue_per_user"] == CovariateStats(2, 55.0, 2525.0, 2, 4, 10)
+    assert control["conversion"] == CovariateStats(2, 2, 2, 1, 1, 1)
+    assert treatment["avg_session_duration"] == CovariateStats(
+        1, 80.0, 6400.0, 40.0, 1600.0, 3200.0
+    )
+    ctr = treatment["click_through_rate"]
+    assert isinstance(ctr, RatioCovariateStats)
+    assert ctr.sums == (0.0, 0.0, 1.0, 2.0)
+    assert ctr.products[2][3] == 2.0
+    everything = collect_counts(
+        session, experiment_id=experiment.id, window_end=WINDOW_END
+    )
+    assert everything.variants[experiment.variants[0].id].covariates[
+        "revenue_per_user"
+    ] == CovariateStats(2, 55.0, 2525.0, 9, 81, 45)
+
+
+def test_collect_counts_caps_and_percentile(session: Session) -> None:
+    experiment = _small_experiment(session)
+    cap = metric_percentile(
+        session,
+        experiment_id=experiment.id,
+        window_end=WINDOW_END,
+        metric="revenue_per_user",
+        quantile=0.5,
+    )
+    assert cap == 5.0  # pooled values 0, 5, 50: the median
+    counts = collect_counts(
+        session,
+        experiment_id=experiment.id,
+        window_end=WINDOW_END,
+        caps={"revenue_per_user": cap},
+    )
+    control = counts.variants[experiment.variants[0].id].stats
+    assert control["revenue_per_user"] == SampleStats(2, 10.0, 50.0)
+
+
+def test_collect_counts_segments_add_up_to_the_whole(session: Session) -> None:
+    experiment = _small_experiment(session)
+    whole = collect_counts(session, experiment_id=experiment.id, window_end=WINDOW_END)
+    split = collect_counts(
+        session,
+        experiment_id=experiment.id,
+        window_end=WINDOW_END,
+        segments=("gender", "age_band"),
+    )
+    assert set(split.segments) == {
+        ("F", "under 25"),
+        ("M", "35-44"),
+        ("F", "55 and over"),
+    }
+    control = experiment.variants[0].id
+    assert split.segments[("F", "under 25")][control].users == 1
+    assert split.variants == whole.variants
