@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -15,7 +16,7 @@ from experimentation.movielens import MovieLensError, load
 from recommenders import evaluation
 from recommenders.evaluation import ModelSpec, Report
 from recommenders.metrics import Interval
-from recommenders.registry import InvalidRecommenderConfig
+from recommenders.registry import PRESETS, InvalidRecommenderConfig
 
 DEFAULT_CONFIGS = ("popularity", "content", "collaborative", "hybrid")
 
@@ -45,7 +46,11 @@ def parse_value(text: str) -> Any:
 
 def parse_config(text: str) -> ModelSpec:
     """`type` or `type:key=value,key=value`; dotted keys reach nested settings,
-    e.g. `hybrid:alpha=0.5,collaborative.neighbours=20`."""
+    e.g. `hybrid:alpha=0.5,collaborative.neighbours=20`; or a preset name from
+    registry.PRESETS, e.g. `hybrid_knn_als`."""
+    if text.strip() in PRESETS:
+        type_, preset = PRESETS[text.strip()]
+        return ModelSpec(name=text.strip(), type=type_, params=copy.deepcopy(preset))
     type_, _, rest = text.partition(":")
     params: dict[str, Any] = {}
     for pair in filter(None, (p.strip() for p in rest.split(","))):
@@ -121,8 +126,8 @@ def _series(first: str, second: str, last: str) -> list[Any]:
     "--config",
     "configs",
     multiple=True,
-    help="Recommender to evaluate, e.g. popularity or hybrid:alpha=0.7,fusion=zscore. "
-    "Repeatable.",
+    help="Recommender to evaluate, e.g. popularity or hybrid:alpha=0.7,fusion=zscore, "
+    f"or a preset ({', '.join(PRESETS)}). Repeatable.",
 )
 @click.option("--baseline", default="popularity", show_default=True)
 @click.option(

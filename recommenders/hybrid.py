@@ -1,5 +1,10 @@
 """Hybrid: alpha * content + (1 - alpha) * collaborative, each normalised per user.
 
+The collaborative term is user-kNN, implicit ALS, or both: with
+`collaborative_model="user_knn+als"` it is (1 - als_weight) * kNN + als_weight *
+ALS, each normalised the same way. The two make different mistakes (neighbour
+votes versus a low-rank fit), so together they rank better than either alone.
+
 The nominal alpha is not the balance a user sees. When one component is nearly
 flat near the top of the list the other one orders it, whatever alpha says, so
 the model also measures its *effective content share*: over the fused top
@@ -17,11 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
 from recommenders._shared import FallbackRecommender, NotFittedError, candidate_mask
+from recommenders.als import ALS, ALSConfig
 from recommenders.collaborative import Collaborative, CollaborativeConfig
 from recommenders.content import Content, ContentConfig
 from recommenders.data import Catalog, InteractionLog, UserHistory
 
 Fusion = Literal["zscore", "minmax", "rank", "reciprocal_rank"]
+CollaborativeModel = Literal["user_knn", "als", "user_knn+als"]
 # Reciprocal rank fusion's customary damping constant.
 _RRF_K = 60.0
 
@@ -41,23 +48,38 @@ class HybridConfig(BaseModel):
     """How many fused top candidates the effective content share looks at."""
     content: ContentConfig = ContentConfig()
     """Settings of the content component."""
+    collaborative_model: CollaborativeModel = "user_knn"
+    """What makes the collaborative score: user-kNN, implicit ALS, or a blend of
+    both weighted by als_weight."""
+    als_weight: float = Field(default=0.5, ge=0, le=1)
+    """ALS's share of the collaborative score under user_knn+als."""
     collaborative: CollaborativeConfig = CollaborativeConfig()
-    """Settings of the collaborative component."""
+    """Settings of the user-kNN component."""
+    als: ALSConfig = ALSConfig()
+    """Settings of the ALS component."""
 
 
 class Hybrid(FallbackRecommender):
-    """A fitted content model and a fitted user-kNN model, blended per request."""
+    """A fitted content model and collaborative model(s), blended per request."""
 
     def __init__(self, config: HybridConfig | None = None) -> None:
         self.config = config or HybridConfig()
+        kind = self.config.collaborative_model
         self.content = Content(self.config.content)
-        self.collaborative = Collaborative(self.config.collaborative)
+        self.collaborative = (
+            Collaborative(self.config.collaborative) if kind != "als" else None
+        )
+        """The user-kNN component, None when collaborative_model is als."""
+        self.als = ALS(self.config.als) if kind != "user_knn" else None
+        """The ALS component, None when collaborative_model is user_knn."""
         self._fitted = False
 
     def fit(self, catalog: Catalog, log: InteractionLog) -> Self:
         self._fit_popularity(log)
         self.content.fit(catalog, log)
-        self.collaborative.fit(catalog, log)
+        for component in (self.collaborative, self.als):
+            if component is not None:
+                component.fit(catalog, log)
         self._fitted = True
         return self
 
@@ -72,14 +94,20 @@ class Hybrid(FallbackRecommender):
         if not self._fitted:
             raise NotFittedError("Hybrid is not fitted; call fit()")
         content = self.content._score(history)
-        collaborative = self.collaborative._score(history)
-        if content is None and collaborative is None:
+        knn = self.collaborative._score(history) if self.collaborative else None
+        als = self.als._score(history) if self.als else None
+        if content is None and knn is None and als is None:
             return None
         candidates = candidate_mask(history, self.popularity.shape[0])
         alpha = self.config.alpha
+        als_weight = {"user_knn": 0.0, "als": 1.0}.get(
+            self.config.collaborative_model, self.config.als_weight
+        )
+        collaborative = (1.0 - als_weight) * self._normalise(knn, candidates)
+        collaborative += als_weight * self._normalise(als, candidates)
         return (
             alpha * self._normalise(content, candidates),
-            (1.0 - alpha) * self._normalise(collaborative, candidates),
+            (1.0 - alpha) * collaborative,
             candidates,
         )
 
