@@ -212,7 +212,9 @@ def collect_counts(
     for by_variant in cells.values():
         for variant_id, counts in by_variant.items():
             seen = variants.get(variant_id)
-            variants[variant_id] = counts if seen is None else _merge(seen, counts)
+            variants[variant_id] = (
+                counts if seen is None else merge_counts(seen, counts)
+            )
     return ExperimentCounts(
         variants=variants,
         excluded_users=int(excluded or 0),
@@ -483,7 +485,7 @@ def _add_nested(x: Any, y: Any) -> Any:
     return x + y
 
 
-def _merge(a: VariantCounts, b: VariantCounts) -> VariantCounts:
+def merge_counts(a: VariantCounts, b: VariantCounts) -> VariantCounts:
     return VariantCounts(
         a.variant_id,
         a.users + b.users,
@@ -498,5 +500,6 @@ __all__ = [
     "MetricDefinition",
     "VariantCounts",
     "collect_counts",
+    "merge_counts",
     "metric_percentile",
 ]

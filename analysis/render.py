@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from analysis.report import ALPHA, Report
+from analysis.readout import Readout
+from analysis.report import ALPHA, Report, SegmentResult
 
 
 def _num(x: float, digits: int = 4) -> str:
@@ -50,6 +51,70 @@ def render_text(report: Report) -> str:
                     f"  p={_num(c.absolute.p_value, 3)}{sig}"
                 )
             lines.append(row)
+            readout = m.readouts.get(v.key)
+            if readout is not None:
+                lines += _readout_lines(readout)
+    lines += _decision_lines(report)
+    lines += _segment_lines(report.segments)
     lines.append("")
-    lines.append(f"* p < {ALPHA}; 95% confidence intervals.")
+    lines.append(
+        f"* p < {ALPHA}; 95% confidence intervals. adj: {report.settings.correction} "
+        "across the family; seq: always-valid confidence sequence."
+    )
     return "\n".join(lines)
+
+
+def _readout_lines(r: Readout) -> list[str]:
+    rel = r.corrected_relative
+    seq = r.sequential.relative
+    lines = [
+        f"{'':16}adj p={_num(r.p_value_adjusted, 3)} "
+        f"[{_pct(rel.ci_low)}, {_pct(rel.ci_high)}]"
+        f"  seq p={_num(r.sequential.absolute.p_value, 3)} "
+        f"[{_pct(seq.ci_low)}, {_pct(seq.ci_high)}]"
+        f"  chance better {_num(100 * r.chance_better, 3)}%"
+    ]
+    if r.cuped is not None:
+        if r.cuped.applied:
+            lines.append(
+                f"{'':16}CUPED: variance reduced by "
+                f"{r.cuped.variance_reduction:.1%} (theta {_num(r.cuped.theta)})"
+            )
+        else:
+            lines.append(f"{'':16}CUPED: not applied (no pre-exposure variation)")
+    return lines
+
+
+def _decision_lines(report: Report) -> list[str]:
+    d = report.decision
+    if d is None:
+        return []
+    name = d.decision.replace("_", " ").upper()
+    lines = ["", f"Decision: {name}" + (f" {d.treatment}" if d.treatment else "")]
+    lines.append(
+        f"  primary: {report.primary_metric}; guardrails: "
+        + (
+            ", ".join(
+                f"{g.metric.name} (margin {g.margin:.1%})" for g in report.guardrails
+            )
+            or "none"
+        )
+    )
+    lines += [f"  - {reason}" for reason in d.reasons]
+    return lines
+
+
+def _segment_lines(segments: list[SegmentResult]) -> list[str]:
+    if not segments:
+        return []
+    lines = ["", "Segments (unadjusted, for exploration):"]
+    for s in segments:
+        parts = []
+        for m in s.metrics:
+            for key, c in m.comparisons.items():
+                parts.append(
+                    f"{m.metric.name}[{key}] {_pct(c.relative.estimate)} "
+                    f"p={_num(c.absolute.p_value, 2)}"
+                )
+        lines.append(f"  {s.dimension}={s.value} (n={s.users:,}): " + "; ".join(parts))
+    return lines

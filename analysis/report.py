@@ -1,32 +1,42 @@
-"""The result report of one experiment: progress, sample-ratio check, and per
-metric the value of each variant and each treatment's lift over control."""
+"""The result report of one experiment: progress, sample-ratio check, per
+metric the value of each variant and each treatment's lift over control (with
+CUPED, sequential, corrected and Bayesian reads), segments and the decision."""
 
 from __future__ import annotations
 
 import logging
-import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from analysis import codes
-from analysis.metrics import METRICS, MetricDefinition, collect_counts
-from analysis.progress import Progress
-from analysis.significance import (
-    Comparison,
-    compare_means,
-    compare_proportions,
-    compare_ratios,
+from analysis.decision import Decision, Guardrail, decide
+from analysis.export import report_to_dict
+from analysis.metrics import (
+    METRICS,
+    Covariate,
+    ExperimentCounts,
+    MetricDefinition,
+    VariantCounts,
+    collect_counts,
+    merge_counts,
+    metric_percentile,
 )
+from analysis.progress import Progress
+from analysis.readout import Readout, compare, correct, read
+from analysis.settings import AnalysisSettings
+from analysis.significance import Comparison
 from analysis.srm import SampleRatioCheck, sample_ratio_mismatch
 from analysis.sufficient import RatioStats, SampleStats
+from experimentation.errors import InvalidInput
 from experimentation.experiments import get_experiment
 from experimentation.models import Experiment
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Report", "build_report", "report_to_dict"]
 
 ALPHA = 0.05
 EXCLUDED_WARNING_SHARE = 0.01
@@ -45,7 +55,21 @@ class MetricResult:
     metric: MetricDefinition
     values: list[VariantValue]
     comparisons: dict[str, Comparison]
-    """Keyed by treatment variant; each against the first variant (control)."""
+    """Keyed by treatment variant; each against the first variant (control).
+    CUPED-adjusted when the metric has pre-exposure data."""
+    readouts: dict[str, Readout] = field(default_factory=dict)
+    """Every read of each comparison: unadjusted, sequential, corrected, Bayesian."""
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """One value of a user attribute (e.g. gender F): unadjusted, uncorrected
+    comparisons, for exploring rather than deciding."""
+
+    dimension: str
+    value: str
+    users: int
+    metrics: list[MetricResult]
 
 
 @dataclass(frozen=True)
@@ -60,6 +84,13 @@ class Report:
     metrics: list[MetricResult]
     window_end: datetime
     warnings: list[str] = field(default_factory=list)
+    settings: AnalysisSettings = field(default_factory=AnalysisSettings)
+    decision: Decision | None = None
+    segments: list[SegmentResult] = field(default_factory=list)
+    caps: dict[str, float] = field(default_factory=dict)
+    """Winsorisation: the value each cappable metric was capped at."""
+    primary_metric: str | None = None
+    guardrails: list[Guardrail] = field(default_factory=list)
 
     @property
     def final(self) -> bool:
@@ -72,21 +103,49 @@ class Report:
         return "final" if self.final else "interim"
 
 
-def build_report(session: Session, *, key: str, now: datetime) -> Report:
+def build_report(
+    session: Session,
+    *,
+    key: str,
+    now: datetime,
+    settings: AnalysisSettings | None = None,
+) -> Report:
     started = time.perf_counter()
+    settings = settings or AnalysisSettings()
     experiment = get_experiment(session, key=key)
     window_end = experiment.stopped_at or now
-    counts = collect_counts(session, experiment_id=experiment.id, window_end=window_end)
+    lookback = timedelta(days=settings.cuped_lookback_days)
+    pre_start = (experiment.started_at or window_end) - lookback
+    caps = _caps(session, experiment, window_end, settings)
+    counts = collect_counts(
+        session,
+        experiment_id=experiment.id,
+        window_end=window_end,
+        pre_start=pre_start,
+        caps=caps,
+        segments=settings.segments,
+    )
     variants = experiment.variants
     users = [
         counts.variants[v.id].users if v.id in counts.variants else 0 for v in variants
     ]
-    srm = sample_ratio_mismatch(users, [v.weight for v in variants])
+    srm = sample_ratio_mismatch(
+        users, [v.weight for v in variants], threshold=settings.srm_threshold
+    )
     progress = _progress(experiment, users=sum(users), window_end=window_end)
-    metrics = [
-        _metric_result(METRICS[name], experiment, counts.variants)
-        for name in experiment.metrics
-    ]
+    metrics = _metric_results(experiment, counts.variants, settings)
+    primary, guardrails = _roles(experiment, settings)
+    final = progress.is_final and not srm.mismatch
+    decision = decide(
+        METRICS[primary],
+        {
+            v.key: {m.metric.name: m.readouts[v.key] for m in metrics}
+            for v in variants[1:]
+        },
+        guardrails,
+        final=final,
+        blocked=srm.mismatch,
+    )
     report = Report(
         experiment=experiment.key,
         name=experiment.name,
@@ -97,17 +156,68 @@ def build_report(session: Session, *, key: str, now: datetime) -> Report:
         excluded_users=counts.excluded_users,
         metrics=metrics,
         window_end=window_end,
-        warnings=_warnings(srm, counts.excluded_users, sum(users), progress),
+        warnings=_warnings(srm, counts.excluded_users, sum(users), progress, caps),
+        settings=settings,
+        decision=decision,
+        segments=segment_results(experiment, counts, settings),
+        caps=caps,
+        primary_metric=primary,
+        guardrails=list(guardrails),
     )
     log.info(
         "report built",
         extra={
             "experiment": key,
             "users": sum(users),
+            "decision": decision.decision,
             "seconds": round(time.perf_counter() - started, 3),
         },
     )
     return report
+
+
+def _caps(
+    session: Session,
+    experiment: Experiment,
+    window_end: datetime,
+    settings: AnalysisSettings,
+) -> dict[str, float]:
+    """Winsorisation caps of the experiment's cappable metrics, pooled over arms."""
+    if settings.winsorize_percentile is None:
+        return {}
+    caps = {}
+    for name in experiment.metrics:
+        if not METRICS[name].cappable:
+            continue
+        cap = metric_percentile(
+            session,
+            experiment_id=experiment.id,
+            window_end=window_end,
+            metric=name,
+            quantile=settings.winsorize_percentile,
+        )
+        if cap is not None:
+            caps[name] = cap
+    return caps
+
+
+def _roles(
+    experiment: Experiment, settings: AnalysisSettings
+) -> tuple[str, list[Guardrail]]:
+    primary = settings.primary_metric or experiment.metrics[0]
+    if primary not in experiment.metrics:
+        raise InvalidInput(
+            f"primary metric {primary!r} is not among the experiment's metrics"
+        )
+    names = settings.guardrails
+    if names is None:
+        names = tuple(m for m in experiment.metrics if m != primary)
+    guardrails = [
+        Guardrail(METRICS[name], settings.margin(name))
+        for name in names
+        if name in experiment.metrics and name != primary
+    ]
+    return primary, guardrails
 
 
 def _progress(experiment: Experiment, *, users: int, window_end: datetime) -> Progress:
@@ -123,52 +233,146 @@ def _progress(experiment: Experiment, *, users: int, window_end: datetime) -> Pr
     )
 
 
-def _metric_result(
-    metric: MetricDefinition, experiment: Experiment, counts: dict[int, Any]
-) -> MetricResult:
+def _metric_results(
+    experiment: Experiment,
+    counts: Mapping[int, VariantCounts],
+    settings: AnalysisSettings,
+) -> list[MetricResult]:
+    """Every metric's reads, corrected for multiple testing across the family."""
+    control, treatments = experiment.variants[0], experiment.variants[1:]
+    family = set(settings.family or experiment.metrics)
+    tuning = settings.sequential_tuning or experiment.sample_size
+    pairs = []
+    for name in experiment.metrics:
+        metric = METRICS[name]
+        for variant in treatments:
+            pairs.append(
+                (
+                    metric,
+                    variant,
+                    read(
+                        metric,
+                        _stats_of(metric, counts.get(control.id)),
+                        _stats_of(metric, counts.get(variant.id)),
+                        settings=settings,
+                        tuning=tuning,
+                        control_covariate=_covariate_of(metric, counts.get(control.id)),
+                        treatment_covariate=_covariate_of(
+                            metric, counts.get(variant.id)
+                        ),
+                    ),
+                )
+            )
+    corrected = correct(
+        [r for _, _, r in pairs], [m.name in family for m, _, _ in pairs], settings
+    )
+    results = []
+    for name in experiment.metrics:
+        metric = METRICS[name]
+        readouts = {
+            v.key: r
+            for (m, v, _), r in zip(pairs, corrected, strict=True)
+            if m.name == name
+        }
+        results.append(
+            MetricResult(
+                metric=metric,
+                values=_values(metric, experiment, counts),
+                comparisons={k: r.comparison for k, r in readouts.items()},
+                readouts=readouts,
+            )
+        )
+    return results
+
+
+def _values(
+    metric: MetricDefinition,
+    experiment: Experiment,
+    counts: Mapping[int, VariantCounts],
+) -> list[VariantValue]:
     stats = [_stats_of(metric, counts.get(v.id)) for v in experiment.variants]
-    values = [
+    return [
         VariantValue(v.key, v.name, s.n, _value(s))
         for v, s in zip(experiment.variants, stats, strict=True)
     ]
-    control = stats[0]
+
+
+def segment_results(
+    experiment: Experiment, counts: ExperimentCounts, settings: AnalysisSettings
+) -> list[SegmentResult]:
+    """Per value of each segment dimension, the plain comparisons of every metric."""
+    out = []
+    for position, dimension in enumerate(settings.segments):
+        by_value: dict[str, dict[int, VariantCounts]] = {}
+        for cell, by_variant in counts.segments.items():
+            merged = by_value.setdefault(cell[position], {})
+            for variant_id, variant_counts in by_variant.items():
+                seen = merged.get(variant_id)
+                merged[variant_id] = (
+                    variant_counts
+                    if seen is None
+                    else merge_counts(seen, variant_counts)
+                )
+        for value in sorted(by_value):
+            cell_counts = by_value[value]
+            out.append(
+                SegmentResult(
+                    dimension,
+                    value,
+                    sum(c.users for c in cell_counts.values()),
+                    [
+                        _plain_result(METRICS[name], experiment, cell_counts, settings)
+                        for name in experiment.metrics
+                    ],
+                )
+            )
+    return out
+
+
+def _plain_result(
+    metric: MetricDefinition,
+    experiment: Experiment,
+    counts: Mapping[int, VariantCounts],
+    settings: AnalysisSettings,
+) -> MetricResult:
+    control = _stats_of(metric, counts.get(experiment.variants[0].id))
     comparisons = {
-        v.key: _compare(metric, control, s)
-        for v, s in zip(experiment.variants[1:], stats[1:], strict=True)
+        v.key: compare(
+            metric, control, _stats_of(metric, counts.get(v.id)), settings.alpha
+        )
+        for v in experiment.variants[1:]
     }
-    return MetricResult(metric=metric, values=values, comparisons=comparisons)
+    return MetricResult(metric, _values(metric, experiment, counts), comparisons)
 
 
 def _stats_of(
-    metric: MetricDefinition, variant_counts: Any
+    metric: MetricDefinition, variant_counts: VariantCounts | None
 ) -> SampleStats | RatioStats:
     if variant_counts is not None:
-        stats: SampleStats | RatioStats = variant_counts.stats[metric.name]
-        return stats
+        return variant_counts.stats[metric.name]
     if metric.kind == "ratio":
         return RatioStats(0, 0.0, 0.0, 0.0, 0.0, 0.0)
     return SampleStats(0, 0.0, 0.0)
+
+
+def _covariate_of(
+    metric: MetricDefinition, variant_counts: VariantCounts | None
+) -> Covariate | None:
+    if variant_counts is None:
+        return None
+    return variant_counts.covariates.get(metric.name)
 
 
 def _value(stats: SampleStats | RatioStats) -> float:
     return stats.ratio if isinstance(stats, RatioStats) else stats.mean
 
 
-def _compare(
-    metric: MetricDefinition,
-    control: SampleStats | RatioStats,
-    treatment: SampleStats | RatioStats,
-) -> Comparison:
-    if isinstance(control, RatioStats) and isinstance(treatment, RatioStats):
-        return compare_ratios(control, treatment, alpha=ALPHA)
-    assert isinstance(control, SampleStats) and isinstance(treatment, SampleStats)
-    if metric.kind == "proportion":
-        return compare_proportions(control, treatment, alpha=ALPHA)
-    return compare_means(control, treatment, alpha=ALPHA)
-
-
 def _warnings(
-    srm: SampleRatioCheck, excluded: int, users: int, progress: Progress
+    srm: SampleRatioCheck,
+    excluded: int,
+    users: int,
+    progress: Progress,
+    caps: Mapping[str, float],
 ) -> list[str]:
     warnings = []
     if srm.mismatch:
@@ -184,64 +388,9 @@ def _warnings(
         )
     if not progress.is_final:
         warnings.append(f"Interim: {progress.describe()}. Every figure may still move.")
+    if caps:
+        capped = ", ".join(f"{METRICS[k].label} at {v:,.4g}" for k, v in caps.items())
+        warnings.append(
+            f"Winsorised: per-user values capped at the pooled percentile ({capped})."
+        )
     return warnings
-
-
-def _number(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else x
-
-
-def report_to_dict(report: Report) -> dict[str, Any]:
-    """The report as JSON-ready data, metrics under their names."""
-    return {
-        "experiment": report.experiment,
-        "name": report.name,
-        "status": report.status,
-        "result": report.label,
-        "control": report.control,
-        "window_end": report.window_end.isoformat(),
-        "progress": report.progress.to_dict(),
-        "sample_ratio_mismatch": {
-            "observed": list(report.srm.observed),
-            "expected": [round(e, 3) for e in report.srm.expected],
-            "p_value": _number(report.srm.p_value),
-            "mismatch": report.srm.mismatch,
-        },
-        "excluded_users": report.excluded_users,
-        "warnings": report.warnings,
-        "metrics": {m.metric.name: _metric_dict(m) for m in report.metrics},
-    }
-
-
-def _metric_dict(result: MetricResult) -> dict[str, Any]:
-    return {
-        "label": result.metric.label,
-        "kind": result.metric.kind,
-        "unit": result.metric.unit,
-        "variants": {
-            v.key: {"name": v.name, "n": v.n, "value": _number(v.value)}
-            for v in result.values
-        },
-        "comparisons": {
-            key: _comparison_dict(c) for key, c in result.comparisons.items()
-        },
-    }
-
-
-def _comparison_dict(c: Comparison) -> dict[str, Any]:
-    def effect(e: Any) -> dict[str, Any]:
-        return {
-            "estimate": _number(e.estimate),
-            "ci95": [_number(e.ci_low), _number(e.ci_high)],
-            "p_value": _number(e.p_value),
-        }
-
-    significant = math.isfinite(c.absolute.p_value) and c.absolute.p_value < ALPHA
-    return {
-        "method": c.method,
-        "absolute_lift": effect(c.absolute),
-        "relative_lift": effect(c.relative),
-        "p_value": _number(c.absolute.p_value),
-        "significant": significant,
-        "message": codes.explain(c.message) if c.message else None,
-    }
