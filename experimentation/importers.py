@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from experimentation import movielens
+from experimentation.db import refresh_statistics
 from experimentation.errors import InvalidInput
 from experimentation.events import EventIn, event_row, insert_rows
 from experimentation.models import Item, User
@@ -119,6 +120,7 @@ def import_movielens(
         disable=not progress,
     ):
         stored_events += insert_rows(session, rows[start : start + chunk])
+    refresh_statistics(session)
     result = ImportResult(
         items=stored_items,
         users=stored_users,
@@ -233,6 +235,7 @@ def import_items(session: Session, path: str | Path) -> ImportResult:
         for item in items
     ]
     stored = _insert_ignore(session, Item, rows, "item_id")
+    refresh_statistics(session)
     return ImportResult(items=stored, skipped=len(rows) - stored)
 
 
@@ -240,6 +243,7 @@ def import_events(session: Session, path: str | Path, *, now: datetime) -> Impor
     events: list[EventIn] = _validated(path, EventIn)
     rows = [event_row(e, now) for e in events]
     stored = insert_rows(session, rows)
+    refresh_statistics(session)
     return ImportResult(events=stored, skipped=len(rows) - stored)
 
 

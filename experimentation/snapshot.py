@@ -74,7 +74,10 @@ def load_interactions(
             Event.value,
             Event.dwell_seconds,
             Event.occurred_at,
-        ).where(Event.type.in_(HAVING_TYPES))
+        )
+        .where(Event.type.in_(HAVING_TYPES))
+        # A fixed order makes the fitted models, and so a replay, repeatable.
+        .order_by(Event.id)
     ).all()
     index = catalog.index
     kept = [r for r in rows if r.item_id in index]

@@ -23,14 +23,19 @@ from tqdm import tqdm
 
 from analysis.render import render_text
 from analysis.report import Report, build_report
-from experimentation import movielens
-from experimentation.db import engine_for, migrate, session_scope
+from experimentation import accounts, movielens
+from experimentation.db import (
+    engine_for,
+    migrate,
+    refresh_statistics,
+    session_scope,
+)
 from experimentation.durations import parse_duration
 from experimentation.errors import InvalidInput, NotFound
 from experimentation.events import insert_rows
 from experimentation.experiments import delete_experiment
 from experimentation.importers import import_movielens
-from experimentation.models import Event, User
+from experimentation.models import Account, Event, User
 from experimentation.settings import Settings
 from web.app import create_app
 from web.simulation import (
@@ -62,7 +67,13 @@ FLAGSHIP: dict[str, Any] = {
     ],
     "sampleSize": 10000,
     "minimumDuration": "7d",
+    # Fixed so that a rerun assigns every user as before.
+    "salt": "splitrec-demo",
 }
+# The documented demo account (README): signs in to the web app the demo serves.
+DEMO_EMAIL = "demo@splitrec.local"
+DEMO_PASSWORD = "splitrec-demo"
+DEMO_KEYS = {"editor": "demo setup", "app": "demo app"}
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 # Below the API batch limit (1,000) by more than one session's events.
 FLUSH_EVENTS = 800
@@ -131,6 +142,7 @@ def run_demo(
         )
         print(f"imported MovieLens history: {result}")
         _reset_previous_run(session)
+        keys = _demo_access(session, now=real_now)
     users = _population(engine, ml, train, test, spec["sampleSize"], rng, real_now)
 
     duration = timedelta(seconds=parse_duration(FLAGSHIP["minimumDuration"]))
@@ -138,12 +150,16 @@ def run_demo(
     clock = SimClock(start)
     app = create_app(settings, clock=clock, run_migrations=False)
     years = {m.item_id: m.year for m in ml.movies}
-    summary = asyncio.run(_drive(app, spec, clock, users, start, duration, years, rng))
+    summary = asyncio.run(
+        _drive(app, spec, keys, clock, users, start, duration, years, rng)
+    )
     print(
         f"replayed {summary.requests:,} recommendation requests for "
         f"{summary.users:,} users; events sent {summary.events_sent:,}, "
         f"stored {summary.events_stored:,}"
     )
+    with session_scope(engine) as session:
+        refresh_statistics(session)
     with Session(engine) as session:
         return build_report(session, key=FLAGSHIP["id"], now=utc_now())
 
@@ -151,6 +167,7 @@ def run_demo(
 async def _drive(
     app: Any,
     spec: dict[str, Any],
+    keys: dict[str, str],
     clock: SimClock,
     users: list[SimUser],
     start: datetime,
@@ -160,11 +177,18 @@ async def _drive(
 ) -> DemoSummary:
     """The simulated app, talking HTTP to the real API in process."""
     transport = httpx2.ASGITransport(app=app)
+    # The app's own key (recommendations and events) goes on every request;
+    # setting the experiment up takes an editor key.
     async with httpx2.AsyncClient(
-        transport=transport, base_url="http://demo"
+        transport=transport,
+        base_url="http://demo",
+        headers={"Authorization": f"Bearer {keys['app']}"},
     ) as client:
-        await _call(client, "POST", "/v1/experiments", json=spec)
-        await _call(client, "POST", f"/v1/experiments/{spec['id']}/start")
+        editor = {"Authorization": f"Bearer {keys['editor']}"}
+        await _call(client, "POST", "/v1/experiments", json=spec, headers=editor)
+        await _call(
+            client, "POST", f"/v1/experiments/{spec['id']}/start", headers=editor
+        )
         return await _replay(client, clock, users, start, duration, years, rng)
 
 
@@ -194,6 +218,26 @@ def _refuse_full_history(
             "including the ratings the demo replays as future traffic; run the demo "
             "on a fresh database, e.g. DATABASE_URL=sqlite:///demo.db"
         )
+
+
+def _demo_access(session: Session, *, now: datetime) -> dict[str, str]:
+    """The demo account (if missing) and fresh demo keys; the old ones revoked."""
+    if not session.scalar(select(Account.id).where(Account.email == DEMO_EMAIL)):
+        accounts.create_account(
+            session,
+            email=DEMO_EMAIL,
+            password=DEMO_PASSWORD,
+            role="admin",
+            name="Demo",
+            now=now,
+        )
+    secrets = {}
+    for scope, name in DEMO_KEYS.items():
+        accounts.revoke_keys_named(session, name=name, now=now)
+        secrets[scope], _ = accounts.create_key(
+            session, name=name, scope=scope, now=now
+        )
+    return secrets
 
 
 def _reset_previous_run(session: Session) -> None:
@@ -401,3 +445,4 @@ def _act(
 def print_report(report: Report) -> None:
     print()
     print(render_text(report))
+    print(f"\nweb app: sign in as {DEMO_EMAIL} with password {DEMO_PASSWORD}")

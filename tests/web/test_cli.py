@@ -40,7 +40,7 @@ def test_cli_experiment_from_yaml_start_report_stop(
     assert "rec-algorithm-v2\trunning\tcontrol=50%, treatment=50%" in listed.output
     report = runner.invoke(main, ["report", "rec-algorithm-v2", "--format", "json"])
     assert report.exit_code == 0, report.output
-    body = json.loads(report.output)
+    body = json.loads(report.stdout)
     assert body["experiment"] == "rec-algorithm-v2"
     assert body["result"] == "interim"
     assert set(body["metrics"]) >= {"conversion", "revenue_per_user"}
