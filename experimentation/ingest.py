@@ -1,0 +1,249 @@
+"""The event path: the API validates and enqueues, a worker stores in batches.
+
+With REDIS_URL the queue is a Redis Stream read by a consumer group, so any
+number of `splitrec worker` processes share the work. Delivery is at least
+once: an entry is acknowledged only after its events are committed, and an
+entry left pending by a dead worker is claimed by another after
+CLAIM_IDLE_SECONDS. Storage is exactly once, because events are inserted with
+ON CONFLICT DO NOTHING on event_id. Without Redis the same interface runs over
+an in-process queue drained by a thread.
+
+After storing, the worker invalidates the cached lists of the users whose
+events changed their profile, so that the next request reads the new history.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import redis
+from sqlalchemy import Engine
+
+from experimentation.db import session_scope
+from experimentation.events import INVALIDATING_TYPES, EventIn, event_row, insert_rows
+
+log = logging.getLogger(__name__)
+
+STREAM = "splitrec:events"
+GROUP = "splitrec-writers"
+CLAIM_IDLE_SECONDS = 30.0
+READ_COUNT = 50
+
+Invalidate = Callable[[set[str]], None]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Rows ready for the events table, as one API call submitted them."""
+
+    id: str
+    rows: list[dict[str, Any]]
+
+
+class EventQueue(Protocol):
+    def submit(self, events: Sequence[EventIn], now: datetime) -> None: ...
+
+    def read(self, consumer: str, block_ms: int) -> list[Batch]: ...
+
+    def ack(self, batches: Sequence[Batch]) -> None: ...
+
+    def pending(self) -> int: ...
+
+
+def _rows(events: Sequence[EventIn], now: datetime) -> list[dict[str, Any]]:
+    return [event_row(event, now) for event in events]
+
+
+class MemoryQueue:
+    """In-process queue: the embedded default."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Batch] = queue.Queue()
+        self._unacked = 0
+        self._lock = threading.Lock()
+
+    def submit(self, events: Sequence[EventIn], now: datetime) -> None:
+        with self._lock:
+            self._unacked += 1
+        self._queue.put(Batch(uuid.uuid4().hex, _rows(events, now)))
+
+    def read(self, consumer: str, block_ms: int) -> list[Batch]:
+        try:
+            first = self._queue.get(timeout=block_ms / 1000)
+        except queue.Empty:
+            return []
+        batches = [first]
+        while len(batches) < READ_COUNT:
+            try:
+                batches.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batches
+
+    def ack(self, batches: Sequence[Batch]) -> None:
+        with self._lock:
+            self._unacked -= len(batches)
+
+    def pending(self) -> int:
+        with self._lock:
+            return self._unacked
+
+
+class RedisStreamQueue:
+    """A Redis Stream with one consumer group shared by all workers."""
+
+    def __init__(
+        self,
+        url: str,
+        stream: str = STREAM,
+        group: str = GROUP,
+        claim_idle_seconds: float = CLAIM_IDLE_SECONDS,
+    ) -> None:
+        self.client = redis.Redis.from_url(url, socket_timeout=5)
+        self.stream = stream
+        self.group = group
+        self.claim_idle_ms = int(claim_idle_seconds * 1000)
+        self._group_ready = False
+
+    def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            self.client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except redis.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+        self._group_ready = True
+
+    def submit(self, events: Sequence[EventIn], now: datetime) -> None:
+        payload = json.dumps(_rows(events, now), default=_iso)
+        self.client.xadd(self.stream, {"rows": payload})
+
+    def read(self, consumer: str, block_ms: int) -> list[Batch]:
+        self._ensure_group()
+        # First, entries a dead worker left unacknowledged for too long.
+        claimed: Any = self.client.xautoclaim(
+            self.stream,
+            self.group,
+            consumer,
+            min_idle_time=self.claim_idle_ms,
+            start_id="0-0",
+            count=READ_COUNT,
+        )
+        entries = [e for e in claimed[1] if e[1]]
+        if not entries:
+            answer: Any = self.client.xreadgroup(
+                self.group,
+                consumer,
+                {self.stream: ">"},
+                count=READ_COUNT,
+                block=block_ms,
+            )
+            entries = answer[0][1] if answer else []
+        return [_batch(entry_id, fields) for entry_id, fields in entries]
+
+    def ack(self, batches: Sequence[Batch]) -> None:
+        if not batches:
+            return
+        ids = [b.id for b in batches]
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xack(self.stream, self.group, *ids)
+        # Stored for good: the stream need not keep them.
+        pipe.xdel(self.stream, *ids)
+        pipe.execute()
+
+    def pending(self) -> int:
+        self._ensure_group()
+        return int(self.client.xlen(self.stream))
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _batch(entry_id: bytes | str, fields: dict[Any, Any]) -> Batch:
+    raw = fields.get(b"rows", fields.get("rows"))
+    if raw is None:
+        raise ValueError(f"stream entry {entry_id!r} has no rows")
+    rows = json.loads(raw)
+    for row in rows:
+        row["occurred_at"] = datetime.fromisoformat(row["occurred_at"])
+        row["received_at"] = datetime.fromisoformat(row["received_at"])
+    key = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return Batch(key, rows)
+
+
+def make_queue(redis_url: str | None) -> EventQueue:
+    return RedisStreamQueue(redis_url) if redis_url else MemoryQueue()
+
+
+class EventWriter:
+    """Reads batches from the queue and stores them; one per worker."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        events: EventQueue,
+        invalidate: Invalidate,
+        consumer: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.events = events
+        self.invalidate = invalidate
+        self.consumer = consumer or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self.stored = 0
+
+    def step(self, block_ms: int = 500) -> int:
+        """Store one read of batches; returns how many events were new."""
+        batches = self.events.read(self.consumer, block_ms)
+        if not batches:
+            return 0
+        rows = [row for batch in batches for row in batch.rows]
+        with session_scope(self.engine) as session:
+            stored = insert_rows(session, rows)
+        # Acknowledged only once committed: a crash before this line leaves
+        # the batches pending for another worker, and event_id keeps them once.
+        self.events.ack(batches)
+        self.invalidate(
+            {row["user_id"] for row in rows if row["type"] in INVALIDATING_TYPES}
+        )
+        self.stored += stored
+        log.debug("events written", extra={"rows": len(rows), "stored": stored})
+        return stored
+
+    def run(self) -> None:
+        log.info("event writer started", extra={"consumer": self.consumer})
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except Exception:  # a worker must outlive one bad read
+                log.exception("event write failed; retrying")
+                time.sleep(1.0)
+        log.info("event writer stopped", extra={"stored": self.stored})
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def start_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="event-writer", daemon=True)
+        thread.start()
+        return thread
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Store everything queued so far (tests and the demo use it)."""
+        deadline = time.monotonic() + timeout
+        while self.events.pending() and time.monotonic() < deadline:
+            self.step(block_ms=50)
