@@ -44,6 +44,7 @@ class _Snapshot:
     interactions: InteractionLog
     quality: ListQualityMeter
     models: dict[str, Recommender] = field(default_factory=dict)
+    configs: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 class ModelStore:
@@ -69,9 +70,43 @@ class ModelStore:
         return snapshot
 
     def refresh(self) -> None:
+        """Reload the data and refit every model in use, then swap them in.
+
+        Requests keep using the old snapshot until the swap, so a refresh
+        never blocks serving.
+        """
+        started = time.perf_counter()
         fresh = self._load()
+        in_use = dict(self._snapshot.configs) if self._snapshot else {}
+        for key, (recommender, params) in in_use.items():
+            fresh.models[key] = registry.build(recommender, params).fit(
+                fresh.catalog, fresh.interactions
+            )
+            fresh.configs[key] = (recommender, params)
         with self._lock:
             self._snapshot = fresh
+        log.info(
+            "models refreshed",
+            extra={
+                "models": len(in_use),
+                "events": len(fresh.interactions),
+                "seconds": round(time.perf_counter() - started, 2),
+            },
+        )
+
+    def start_refreshing(self, interval_seconds: float) -> threading.Event:
+        """Refresh in a background thread every interval; set the event to stop."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval_seconds):
+                try:
+                    self.refresh()
+                except Exception:  # keep serving the old snapshot
+                    log.exception("model refresh failed; keeping the old models")
+
+        threading.Thread(target=loop, name="model-refresh", daemon=True).start()
+        return stop
 
     def _load(self) -> _Snapshot:
         with Session(self.engine) as session:
@@ -96,6 +131,7 @@ class ModelStore:
                         snapshot.catalog, snapshot.interactions
                     )
                     snapshot.models[key] = model
+                    snapshot.configs[key] = (recommender, dict(params))
                     log.info(
                         "model fitted",
                         extra={
