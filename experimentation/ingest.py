@@ -185,8 +185,8 @@ def _batch(entry_id: bytes | str, fields: dict[Any, Any]) -> Batch:
     return Batch(key, rows)
 
 
-def make_queue(redis_url: str | None) -> EventQueue:
-    return RedisStreamQueue(redis_url) if redis_url else MemoryQueue()
+def make_queue(redis_url: str | None, stream: str = STREAM) -> EventQueue:
+    return RedisStreamQueue(redis_url, stream=stream) if redis_url else MemoryQueue()
 
 
 class EventWriter:
@@ -204,6 +204,7 @@ class EventWriter:
         self.invalidate = invalidate
         self.consumer = consumer or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self.stored = 0
 
     def step(self, block_ms: int = 500) -> int:
@@ -238,12 +239,18 @@ class EventWriter:
         self._stop.set()
 
     def start_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.run, name="event-writer", daemon=True)
-        thread.start()
-        return thread
+        self._thread = threading.Thread(
+            target=self.run, name="event-writer", daemon=True
+        )
+        self._thread.start()
+        return self._thread
 
     def drain(self, timeout: float = 10.0) -> None:
         """Store everything queued so far (tests and the demo use it)."""
         deadline = time.monotonic() + timeout
+        threaded = self._thread is not None and self._thread.is_alive()
         while self.events.pending() and time.monotonic() < deadline:
-            self.step(block_ms=50)
+            if threaded:
+                time.sleep(0.001)  # the thread is storing them
+            else:
+                self.step(block_ms=50)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,17 @@ class Settings(BaseSettings):
     """Past this, Redis counts as down and requests are served uncached."""
     default_k: int = 10
     max_k: int = 100
+    event_queue: Literal["auto", "sync"] = "auto"
+    """auto: events go through a queue (a Redis Stream with REDIS_URL, else in
+    process) and a writer stores them; sync: stored within the request."""
+    event_stream: str = "splitrec:events"
+    """The Redis Stream the API appends events to (with REDIS_URL)."""
+    start_event_writer: bool = True
+    """Run an event writer thread inside each app process (off when separate
+    `splitrec worker` processes do the writing)."""
+    model_refresh_seconds: float = 300.0
+    """How often popularity and neighbourhoods are rebuilt in the background;
+    0 turns it off."""
     max_batch_events: int = 1000
     """Largest number of events accepted in one POST /v1/events."""
     seed: int = 20261204

@@ -27,8 +27,11 @@ class RecommendationsPublic(BaseModel):
 
 class IngestPublic(BaseModel):
     received: int
-    stored: int
-    duplicates: int
+    queued: bool
+    """True when a writer stores the events shortly (202)."""
+    stored: int | None = None
+    """New events stored; known only when stored within the request."""
+    duplicates: int | None = None
 
 
 class VariantPublic(BaseModel):

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from experimentation.ingest import EventQueue, EventWriter
 from experimentation.serving import RecommendationService
 from experimentation.settings import Settings
 
@@ -26,3 +27,6 @@ class AppState:
     sessions: sessionmaker[Session]
     service: RecommendationService
     clock: Clock
+    events: EventQueue | None
+    """None when events are stored within the request (event_queue=sync)."""
+    writer: EventWriter | None

@@ -28,7 +28,12 @@ def _stored(engine: Engine) -> int:
 
 def test_events_single_and_batch_stored(client: TestClient, engine: Engine) -> None:
     one = client.post("/v1/events", json=_event(1))
-    assert one.json() == {"received": 1, "stored": 1, "duplicates": 0}
+    assert one.json() == {
+        "received": 1,
+        "queued": False,
+        "stored": 1,
+        "duplicates": 0,
+    }
     batch = client.post(
         "/v1/events",
         json=[
@@ -49,7 +54,12 @@ def test_events_repeated_event_id_stored_once(
     """Guards against a retried batch doubling outcomes."""
     client.post("/v1/events", json=[_event(1), _event(2)])
     again = client.post("/v1/events", json=[_event(2), _event(3), _event(3)])
-    assert again.json() == {"received": 3, "stored": 1, "duplicates": 2}
+    assert again.json() == {
+        "received": 3,
+        "queued": False,
+        "stored": 1,
+        "duplicates": 2,
+    }
     assert _stored(engine) == 3
 
 
