@@ -54,10 +54,10 @@ def loop_cosine(
     """Cosine of the profile with each item in a Python loop, then the top 10."""
 
     def recommend(history: UserHistory) -> object:
-        profile = model.profile(history)
-        if profile is None:
+        parts = model.profile(history)
+        if parts is None:
             return None
-        p = profile.tolist()
+        p = np.concatenate(parts).tolist()
         p_norm = math.sqrt(sum(x * x for x in p))
         seen = set(history.item_index.tolist())
         scores = []
@@ -69,6 +69,14 @@ def loop_cosine(
         return sorted(scores)[:K]
 
     return recommend
+
+
+def full_vectors(model: Content) -> np.ndarray:
+    """Every item's whole content vector (dense blocks, then one-hot), float64."""
+    dense = model._dense
+    one_hot = model._sparse
+    assert dense is not None and one_hot is not None
+    return np.hstack([dense, one_hot.toarray()]).astype(np.float64)
 
 
 def main() -> None:
@@ -88,15 +96,15 @@ def main() -> None:
 
     content = models["content"]
     assert isinstance(content, Content)
-    dense = np.asarray(content._vectors.toarray())  # type: ignore[union-attr]
+    dense = full_vectors(content)
     rows = dense.tolist()
     norms = [math.sqrt(sum(x * x for x in row)) or 1.0 for row in rows]
     subset = users[: args.loop_users]
 
     def vectorised(history: UserHistory) -> object:
-        profile = content.profile(history)
-        assert profile is not None
-        scores = dense @ profile / np.asarray(norms)
+        parts = content.profile(history)
+        assert parts is not None
+        scores = dense @ np.concatenate(parts) / np.asarray(norms)
         return top_k(scores, history.item_index, K)
 
     slow = timed(loop_cosine(content, rows, norms), subset, 1)

@@ -2,12 +2,18 @@
 
 An item's vector joins blocks, each scaled by its configured weight:
 
-- text: TF-IDF of title, description and category tags (optionally reduced with
-  truncated SVD), rows of unit length;
+- text: an embedding of title, description and category tags from
+  `recommenders.embeddings` (by default TF-IDF reduced by truncated SVD, fitted
+  on the catalogue), rows of unit length;
+- image: the catalogue's own image embedding when it has one, rows of unit length;
 - categories and brand: one-hot, rows of unit length;
 - numeric: log count of training positives, a shrunk mean training rating and
   release recency, each scaled to [0, 1]. They come from the training log only,
   so an offline evaluation never sees the test period.
+
+A user's recent search queries are embedded into the text block and mixed into
+the profile with `query_weight`: explicit intent, which also gives a user with
+no history yet a content profile.
 
 An item without any interaction still has text and category blocks, so it can be
 recommended through content.
@@ -15,17 +21,29 @@ recommended through content.
 
 from __future__ import annotations
 
+import logging
 from typing import Literal, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
-from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from recommenders._shared import FallbackRecommender, fitted, positive_history
 from recommenders.data import Catalog, InteractionLog, UserHistory
+from recommenders.embeddings import (
+    EmbeddingConfig,
+    EmbeddingError,
+    TextEmbedder,
+    catalog_texts,
+    embed_items,
+    make_embedder,
+)
+
+_log = logging.getLogger(__name__)
+# Embedded query texts kept per fitted model (the same query recurs across users
+# and requests; a remote backend would otherwise be called every time).
+_QUERY_CACHE_SIZE = 4096
 
 
 class ContentConfig(BaseModel):
@@ -34,7 +52,11 @@ class ContentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     text_weight: float = Field(default=0.5, ge=0)
-    """Weight of the TF-IDF block (title, description, category tags)."""
+    """Weight of the text embedding block (title, description, category tags)."""
+    text: EmbeddingConfig = EmbeddingConfig()
+    """Which text embedding makes the text block (backend, dimensions)."""
+    image_weight: float = Field(default=0.5, ge=0)
+    """Weight of the image block, used when the catalogue has image embeddings."""
     category_weight: float = Field(default=1.0, ge=0)
     """Weight of the one-hot category block."""
     brand_weight: float = Field(default=0.5, ge=0)
@@ -53,56 +75,83 @@ class ContentConfig(BaseModel):
     over the catalogue so that they add no constant to every profile."""
     rating_prior_count: float = Field(default=10.0, ge=0)
     """Pseudo-ratings at the global mean added to each item's ratings (shrinkage)."""
-    text_components: int | None = Field(default=None, ge=1)
-    """Reduce the TF-IDF block to this many SVD components; None keeps it sparse."""
+    query_weight: float = Field(default=0.3, ge=0, le=1)
+    """Share of the profile that comes from the user's recent search queries when
+    they have any (1 - this from their items); a user with queries and no items
+    gets a profile from the queries alone."""
+    query_recency: float = Field(default=0.5, gt=0, le=1)
+    """Each older query weighs this times the next newer one."""
     similarity: Literal["cosine", "dot"] = "dot"
     """cosine divides each item's score by its vector length; dot does not, so the
     numeric blocks reward popular, well-rated, recent items monotonically."""
-    seed: int = 0
-    """Seed of the SVD's random state (only used with text_components)."""
 
 
 class Content(FallbackRecommender):
-    """Scores items by the similarity of their vectors to the user's profile."""
+    """Scores items by the similarity of their vectors to the user's profile.
+
+    Item vectors are kept in two parts, a dense one (text, image, numeric) and a
+    sparse one (one-hot categories and brand), so that scoring a catalogue of
+    100,000 items stays one dense and one sparse matrix-vector product.
+    """
 
     def __init__(self, config: ContentConfig | None = None) -> None:
         self.config = config or ContentConfig()
-        self._vectors: sparse.csr_matrix | None = None
+        self._dense: np.ndarray | None = None
+        self._sparse: sparse.csr_matrix | None = None
         self._norms: np.ndarray | None = None
+        self._embedder: TextEmbedder | None = None
+        self._text_dim = 0
+        self._query_cache: dict[str, np.ndarray] = {}
 
     def fit(self, catalog: Catalog, log: InteractionLog) -> Self:
         self._fit_popularity(log)
         config = self.config
-        blocks = [
-            config.text_weight * self._text_block(catalog),
-            config.category_weight * _one_hot(catalog.categories),
-            config.brand_weight * _one_hot([[b] if b else [] for b in catalog.brands]),
-            sparse.csr_matrix(self._numeric_block(catalog, log)),
-        ]
-        vectors = sparse.hstack(blocks, format="csr", dtype=np.float64)
-        vectors.eliminate_zeros()
-        self._vectors = vectors
-        norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
+        text = config.text_weight * self._text_block(catalog)
+        self._text_dim = text.shape[1]
+        dense = [text, self._image_block(catalog), self._numeric_block(catalog, log)]
+        self._dense = np.ascontiguousarray(np.hstack(dense), dtype=np.float32)
+        brands = [[b] if b else [] for b in catalog.brands]
+        self._sparse = sparse.hstack(
+            [
+                config.category_weight * _one_hot(catalog.categories),
+                config.brand_weight * _one_hot(brands),
+            ],
+            format="csr",
+            dtype=np.float32,
+        )
+        squared = (self._dense.astype(np.float64) ** 2).sum(axis=1)
+        squared += np.asarray(self._sparse.multiply(self._sparse).sum(axis=1)).ravel()
+        norms = np.sqrt(squared)
         self._norms = np.where(norms > 0, norms, 1.0)
+        self._query_cache = {}
         return self
 
-    def _text_block(self, catalog: Catalog) -> sparse.csr_matrix:
-        documents = [
-            " ".join([title, description, *tags])
-            for title, description, tags in zip(
-                catalog.titles, catalog.descriptions, catalog.categories, strict=True
+    @property
+    def embedder(self) -> TextEmbedder:
+        """The fitted text embedder (it also embeds search queries)."""
+        return fitted(self, self._embedder)
+
+    def _text_block(self, catalog: Catalog) -> np.ndarray:
+        texts = catalog_texts(catalog)
+        embedder = make_embedder(self.config.text)
+        if self.config.text_weight == 0:
+            self._embedder = embedder.fit(texts)
+            return np.zeros((len(catalog), 0), dtype=np.float32)
+        embedder.fit(texts)
+        self._embedder = embedder
+        stored = catalog.text_embeddings.get(embedder.key)
+        return embed_items(embedder, texts, stored)
+
+    def _image_block(self, catalog: Catalog) -> np.ndarray:
+        images = catalog.image_embeddings
+        if images is None or self.config.image_weight == 0:
+            return np.zeros((len(catalog), 0), dtype=np.float32)
+        images = np.nan_to_num(np.asarray(images, dtype=np.float32), nan=0.0)
+        if images.shape[0] != len(catalog):
+            raise ValueError(
+                f"image_embeddings has {images.shape[0]} rows for {len(catalog)} items"
             )
-        ]
-        vectorizer = TfidfVectorizer(sublinear_tf=True, dtype=np.float64)
-        try:
-            tfidf = vectorizer.fit_transform(documents)
-        except ValueError:  # empty vocabulary: no item has any text
-            return sparse.csr_matrix((len(catalog), 0), dtype=np.float64)
-        components = self.config.text_components
-        if components is not None and components < min(tfidf.shape):
-            svd = TruncatedSVD(n_components=components, random_state=self.config.seed)
-            return sparse.csr_matrix(normalize(svd.fit_transform(tfidf)))
-        return _unit_rows(tfidf)
+        return self.config.image_weight * np.asarray(normalize(images))
 
     def _numeric_block(self, catalog: Catalog, log: InteractionLog) -> np.ndarray:
         config = self.config
@@ -148,25 +197,83 @@ class Content(FallbackRecommender):
         ]
         return np.asarray(features * np.array(weights), dtype=np.float64)
 
-    def profile(self, history: UserHistory) -> np.ndarray | None:
-        """The user's unit-length profile vector, or None without positive history."""
-        vectors = fitted(self, self._vectors)
-        items, weights = positive_history(history, vectors.shape[0])
-        if items.size == 0:
+    def profile(self, history: UserHistory) -> tuple[np.ndarray, np.ndarray] | None:
+        """The user's unit-length profile as (dense part, sparse-block part), or
+        None when they have neither positive history nor search queries."""
+        dense = fitted(self, self._dense)
+        one_hot = fitted(self, self._sparse)
+        items, weights = positive_history(history, dense.shape[0])
+        parts = None
+        if items.size:
+            weights = weights / weights.sum()
+            parts = (
+                weights @ dense[items].astype(np.float64),
+                np.asarray(one_hot[items].T @ weights).ravel(),
+            )
+            parts = _unit_parts(parts)
+        intent = self._query_profile(history.queries, dense.shape[1], one_hot.shape[1])
+        if intent is None or parts is None:
+            return parts if intent is None else intent
+        share = self.config.query_weight
+        return _unit_parts(
+            (
+                (1.0 - share) * parts[0] + share * intent[0],
+                (1.0 - share) * parts[1] + share * intent[1],
+            )
+        )
+
+    def _query_profile(
+        self, queries: tuple[str, ...], n_dense: int, n_sparse: int
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Recency-weighted mean of the embedded queries, in the text block."""
+        queries = tuple(q for q in queries if q.strip())
+        if not queries or self._text_dim == 0 or self.config.query_weight == 0:
             return None
-        profile = np.asarray(vectors[items].T @ weights).ravel() / weights.sum()
-        length = float(np.linalg.norm(profile))
-        return profile / length if length > 0 else None
+        try:
+            vectors = self._embed_queries(queries)
+        except EmbeddingError as error:
+            _log.warning("search queries ignored: %s", error)
+            return None
+        decay = self.config.query_recency ** np.arange(len(queries))[::-1]
+        text = decay @ vectors.astype(np.float64)
+        dense = np.zeros(n_dense)
+        dense[: self._text_dim] = self.config.text_weight * text
+        return _unit_parts((dense, np.zeros(n_sparse)))
+
+    def _embed_queries(self, queries: tuple[str, ...]) -> np.ndarray:
+        cache = self._query_cache
+        missing = list(dict.fromkeys(q for q in queries if q not in cache))
+        if missing:
+            if len(cache) + len(missing) > _QUERY_CACHE_SIZE:
+                cache.clear()
+            for query, vector in zip(
+                missing, self.embedder.transform(missing), strict=True
+            ):
+                cache[query] = vector
+        return np.vstack([cache[q] for q in queries])
 
     def _score(self, history: UserHistory) -> np.ndarray | None:
         profile = self.profile(history)
         if profile is None:
             return None
-        vectors = fitted(self, self._vectors)
-        scores = np.asarray(vectors @ profile, dtype=np.float64).ravel()
+        dense_part, sparse_part = profile
+        scores = fitted(self, self._dense) @ dense_part.astype(np.float32)
+        scores = scores.astype(np.float64)
+        if sparse_part.any():
+            scores += fitted(self, self._sparse) @ sparse_part
         if self.config.similarity == "cosine":
             scores /= fitted(self, self._norms)
         return scores
+
+
+def _unit_parts(
+    parts: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both parts divided by the length of the joined vector; None when zero."""
+    length = float(np.sqrt(parts[0] @ parts[0] + parts[1] @ parts[1]))
+    if length == 0:
+        return None
+    return parts[0] / length, parts[1] / length
 
 
 def _one_hot(tags: list[list[str]]) -> sparse.csr_matrix:

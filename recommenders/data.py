@@ -3,6 +3,7 @@ callers (the serving layer, the offline evaluator) build these."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -27,6 +28,12 @@ class Catalog:
     """The catalogue's own average rating, float64, NaN where unknown."""
     published: np.ndarray
     """Publication (release) time as unix seconds, float64, NaN where unknown."""
+    text_embeddings: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """Stored text vectors by embedder key (recommenders.embeddings), each float32
+    (n_items, dim) with NaN rows where none is stored; models embed those rows."""
+    image_embeddings: np.ndarray | None = None
+    """Image vectors, float32 (n_items, dim), NaN rows for items without an image;
+    None when the catalogue has no images."""
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -87,6 +94,9 @@ class UserHistory:
     """Profile weight of each of those items, summed over the user's events."""
     user_position: int | None = None
     """The user's row in the training log, when the model was fitted with them."""
+    queries: tuple[str, ...] = ()
+    """The user's recent search query texts, newest last: explicit intent that
+    content-based models embed into their text space."""
 
     @property
     def is_empty(self) -> bool:
