@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -16,6 +17,19 @@ from experimentation.spec import ExperimentSpec
 log = logging.getLogger(__name__)
 
 STATUSES = ("draft", "running", "stopped")
+
+# Told the key of every experiment this process starts, stops or deletes, so
+# that in-process caches of running experiments drop it at once.
+_listeners: list[Callable[[str], None]] = []
+
+
+def on_change(listener: Callable[[str], None]) -> None:
+    _listeners.append(listener)
+
+
+def _changed(key: str) -> None:
+    for listener in _listeners:
+        listener(key)
 
 
 def create_experiment(
@@ -80,6 +94,7 @@ def start_experiment(session: Session, *, key: str, now: datetime) -> Experiment
         raise InvalidState(f"experiment {key!r} was stopped; it cannot restart")
     experiment.status = "running"
     experiment.started_at = now
+    _changed(key)
     log.info("experiment started", extra={"experiment": key})
     return experiment
 
@@ -92,6 +107,7 @@ def stop_experiment(session: Session, *, key: str, now: datetime) -> Experiment:
         )
     experiment.status = "stopped"
     experiment.stopped_at = now
+    _changed(key)
     log.info("experiment stopped", extra={"experiment": key})
     return experiment
 
@@ -102,6 +118,7 @@ def delete_experiment(session: Session, *, key: str) -> None:
     session.execute(delete(Exposure).where(Exposure.experiment_id == experiment.id))
     session.delete(experiment)
     session.flush()
+    _changed(key)
     log.info("experiment deleted", extra={"experiment": key})
 
 
