@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from experimentation import accounts
 from experimentation.db import engine_for, migrate
 from experimentation.models import Base
 from experimentation.settings import Settings
@@ -99,13 +100,39 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(DATABASE_URL=database_url)
+    # Stored within the request, so that a test reads what it just sent;
+    # tests/web/test_event_queue.py covers the queued path.
+    return Settings(
+        DATABASE_URL=database_url, event_queue="sync", model_refresh_seconds=0
+    )
+
+
+def make_key(engine: Engine, scope: str, name: str | None = None) -> str:
+    """A fresh API key of this scope; returns the secret."""
+    with Session(engine) as session:
+        secret, _ = accounts.create_key(
+            session,
+            name=name or f"test {scope}",
+            scope=scope,
+            now=datetime(2026, 11, 1, tzinfo=UTC),
+        )
+        session.commit()
+    return secret
 
 
 @pytest.fixture
-def client(
+def anonymous_client(
     engine: Engine, settings: Settings, clock: FakeClock
 ) -> Iterator[TestClient]:
+    """A client without an API key or a signed-in session."""
     app = create_app(settings, clock=clock, run_migrations=False)
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def client(engine: Engine, anonymous_client: TestClient) -> TestClient:
+    """A client whose requests carry an admin API key (every scope)."""
+    key = make_key(engine, "admin")
+    anonymous_client.headers["Authorization"] = f"Bearer {key}"
+    return anonymous_client

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from pydantic import ValidationError
 
 from analysis.render import render_text
 from analysis.report import build_report, report_to_dict
-from experimentation import experiments, importers
+from experimentation import accounts, audit, experiments, importers
 from experimentation.db import engine_for, migrate, session_scope
 from experimentation.errors import SplitrecError
 from experimentation.settings import get_settings
@@ -66,12 +68,53 @@ main.add_command(migrate_db, name="migrate")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
 @click.option("--workers", default=1, show_default=True)
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--event-writer/--no-event-writer",
+    default=True,
+    show_default=True,
+    help="Store queued events in each server process (off when separate "
+    "`splitrec worker` processes do it).",
+)
+def serve(host: str, port: int, workers: int, event_writer: bool) -> None:
     """Serve the API and the web pages."""
     import uvicorn
 
     _engine()
+    # Each server process reads its settings from the environment.
+    os.environ["SPLITREC_START_EVENT_WRITER"] = "true" if event_writer else "false"
     uvicorn.run("web.asgi:app", host=host, port=port, workers=workers, log_level="info")
+
+
+@main.command()
+def worker() -> None:
+    """Store queued events from the Redis Stream until stopped (needs REDIS_URL)."""
+    from experimentation.cache import make_cache
+    from experimentation.ingest import EventWriter, RedisStreamQueue
+
+    settings = get_settings()
+    if not settings.redis_url:
+        raise click.ClickException(
+            "splitrec worker reads the Redis Stream: set REDIS_URL (without it, "
+            "each server process stores its own events)"
+        )
+    cache = make_cache(
+        settings.redis_url, settings.cache_ttl_seconds, settings.redis_timeout_seconds
+    )
+
+    def invalidate(users: set[str]) -> None:
+        for user_id in users:
+            cache.invalidate_user(user_id)
+
+    writer = EventWriter(
+        _engine(),
+        RedisStreamQueue(settings.redis_url, stream=settings.event_stream),
+        invalidate,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: writer.stop())
+    try:
+        writer.run()
+    except KeyboardInterrupt:
+        writer.stop()
 
 
 @main.group(name="import")
@@ -167,6 +210,75 @@ def experiment_list() -> None:
             click.echo(f"{e.key}\t{e.status}\t{variants}")
 
 
+@main.group(name="user")
+def user_group() -> None:
+    """People who sign in to the web app."""
+
+
+@user_group.command(name="create")
+@click.argument("email")
+@click.option(
+    "--role",
+    type=click.Choice(accounts.ROLES),
+    default="viewer",
+    show_default=True,
+    help="admin for the first account.",
+)
+@click.option("--name", default="", help="Display name.")
+@click.password_option(
+    "--password",
+    envvar="SPLITREC_PASSWORD",
+    help="Asked for when not given; SPLITREC_PASSWORD also works.",
+)
+def user_create(email: str, role: str, name: str, password: str) -> None:
+    """Create an account that signs in with EMAIL."""
+    now = utc_now()
+    with session_scope(_engine()) as session:
+        account = accounts.create_account(
+            session, email=email, password=password, role=role, name=name, now=now
+        )
+        audit.record(
+            session,
+            actor="command line",
+            action="create_user",
+            target=account.email,
+            now=now,
+            detail={"role": role},
+        )
+    click.echo(f"created {role} {email.strip().lower()}")
+
+
+@main.group(name="key")
+def key_group() -> None:
+    """API keys for apps and analysts."""
+
+
+@key_group.command(name="create")
+@click.argument("name")
+@click.option(
+    "--scope",
+    type=click.Choice(accounts.SCOPES),
+    default="app",
+    show_default=True,
+    help="app: recommendations and events; analyst: read results; "
+    "editor: manage experiments; admin: everything.",
+)
+def key_create(name: str, scope: str) -> None:
+    """Create a key called NAME; its secret is printed once, never stored."""
+    now = utc_now()
+    with session_scope(_engine()) as session:
+        secret, key = accounts.create_key(session, name=name, scope=scope, now=now)
+        audit.record(
+            session,
+            actor="command line",
+            action="create_key",
+            target=f"key {key.name} ({key.prefix}…)",
+            now=now,
+            detail={"scope": scope},
+        )
+    click.echo(secret)
+
+
 @main.command()
 @click.argument("key")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
@@ -208,3 +320,7 @@ try:  # the offline evaluator lives with the recommenders
     main.add_command(evaluate)
 except ImportError:  # pragma: no cover - only while recommenders/cli.py is absent
     pass
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from experimentation.serving import RecommendationService
 from experimentation.settings import Settings
+from web.security import ApiClient, require
 from web.state import AppState
 
 # The dependencies are async because none of them blocks: a sync dependency
@@ -51,3 +52,8 @@ SessionDep = Annotated[Session, Depends(get_session)]
 NowDep = Annotated[datetime, Depends(get_now)]
 ServiceDep = Annotated[RecommendationService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+# API keys by what the route needs; admin keys pass everywhere (web/security.py).
+AppKeyDep = Annotated[ApiClient, require("app")]
+AnalystKeyDep = Annotated[ApiClient, require("analyst")]
+EditorKeyDep = Annotated[ApiClient, require("editor")]

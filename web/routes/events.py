@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request, Response, status
 from pydantic import ValidationError
 
 from experimentation.errors import InvalidInput
@@ -12,7 +12,7 @@ from experimentation.events import (
     check_clock,
     store_events,
 )
-from web.deps import NowDep, ServiceDep, SessionDep, SettingsDep
+from web.deps import AppKeyDep, NowDep, ServiceDep, SessionDep, SettingsDep
 from web.errors import PayloadTooLarge
 from web.schemas import IngestPublic
 
@@ -26,9 +26,17 @@ def post_events(
     service: ServiceDep,
     settings: SettingsDep,
     now: NowDep,
+    _key: AppKeyDep,
+    request: Request,
+    response: Response,
     body: EventIn | list[EventIn] = Body(),  # noqa: B008 (FastAPI's idiom)
 ) -> IngestPublic:
-    """Store one event or a batch; an event_id already stored is skipped."""
+    """Take one event or a batch (at most 1,000).
+
+    Queued (202): a writer stores them shortly; an event_id already stored is
+    skipped then. Stored in the request (200, when configured so): the answer
+    counts what was new.
+    """
     events = body if isinstance(body, list) else [body]
     if len(events) > settings.max_batch_events:
         raise PayloadTooLarge(
@@ -39,6 +47,12 @@ def post_events(
         check_clock(events, now)
     except (ValueError, ValidationError) as error:
         raise InvalidInput(str(error)) from error
+    state = request.app.state.splitrec
+    if state.events is not None:
+        # Stored by the writer; it invalidates the users' caches once stored.
+        state.events.submit(events, now)
+        response.status_code = status.HTTP_202_ACCEPTED
+        return IngestPublic(received=len(events), queued=True)
     result = store_events(session, events=events, now=now)
     session.commit()
     # After the commit, so that the next request reads the new history.
@@ -51,5 +65,8 @@ def post_events(
         "events stored", extra={"received": result.received, "stored": result.stored}
     )
     return IngestPublic(
-        received=result.received, stored=result.stored, duplicates=result.duplicates
+        received=result.received,
+        queued=False,
+        stored=result.stored,
+        duplicates=result.duplicates,
     )

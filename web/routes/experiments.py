@@ -6,9 +6,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 
 from analysis.report import build_report, report_to_dict
-from experimentation import experiments
+from experimentation import audit, experiments
 from experimentation.spec import ExperimentSpec
-from web.deps import NowDep, SessionDep
+from web.deps import AnalystKeyDep, EditorKeyDep, NowDep, SessionDep
 from web.schemas import ExperimentPublic
 
 log = logging.getLogger(__name__)
@@ -19,17 +19,18 @@ Status = Annotated[str | None, Query(pattern="^(draft|running|stopped)$")]
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_experiment(
-    session: SessionDep, now: NowDep, spec: ExperimentSpec
+    session: SessionDep, now: NowDep, key: EditorKeyDep, spec: ExperimentSpec
 ) -> ExperimentPublic:
     """Define an experiment (draft until started)."""
     experiment = experiments.create_experiment(session, spec=spec, now=now)
+    audit.record(session, actor=key.actor, action="create", target=spec.key, now=now)
     session.commit()
     return ExperimentPublic.of(experiment)
 
 
 @router.get("")
 def list_experiments(
-    session: SessionDep, status: Status = None
+    session: SessionDep, _key: AnalystKeyDep, status: Status = None
 ) -> list[ExperimentPublic]:
     """All experiments, newest first, optionally of one status."""
     return [
@@ -39,27 +40,37 @@ def list_experiments(
 
 
 @router.get("/{key}")
-def read_experiment(session: SessionDep, key: str) -> ExperimentPublic:
+def read_experiment(
+    session: SessionDep, _key: AnalystKeyDep, key: str
+) -> ExperimentPublic:
     return ExperimentPublic.of(experiments.get_experiment(session, key=key))
 
 
 @router.post("/{key}/start")
-def start_experiment(session: SessionDep, now: NowDep, key: str) -> ExperimentPublic:
+def start_experiment(
+    session: SessionDep, now: NowDep, client: EditorKeyDep, key: str
+) -> ExperimentPublic:
     """Start serving; variants and salt are frozen from here on."""
     experiment = experiments.start_experiment(session, key=key, now=now)
+    audit.record(session, actor=client.actor, action="start", target=key, now=now)
     session.commit()
     return ExperimentPublic.of(experiment)
 
 
 @router.post("/{key}/stop")
-def stop_experiment(session: SessionDep, now: NowDep, key: str) -> ExperimentPublic:
+def stop_experiment(
+    session: SessionDep, now: NowDep, client: EditorKeyDep, key: str
+) -> ExperimentPublic:
     """Stop serving; the analysis window ends now."""
     experiment = experiments.stop_experiment(session, key=key, now=now)
+    audit.record(session, actor=client.actor, action="stop", target=key, now=now)
     session.commit()
     return ExperimentPublic.of(experiment)
 
 
 @router.get("/{key}/results")
-def read_results(session: SessionDep, now: NowDep, key: str) -> dict[str, Any]:
+def read_results(
+    session: SessionDep, now: NowDep, _key: AnalystKeyDep, key: str
+) -> dict[str, Any]:
     """The result report: interim until sample size and minimum duration are met."""
     return report_to_dict(build_report(session, key=key, now=now))

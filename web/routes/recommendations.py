@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from web.deps import NowDep, ServiceDep, SessionDep, SettingsDep
+from web.deps import AppKeyDep, NowDep, ServiceDep, SessionDep, SettingsDep
 from web.schemas import RecommendationsPublic
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ def get_recommendations(
     service: ServiceDep,
     settings: SettingsDep,
     now: NowDep,
+    _key: AppKeyDep,
     user_id: IdText,
     experiment: IdText,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
