@@ -199,12 +199,13 @@ def collect_counts(
         .group_by(per_user.c.variant_id, *keys)
         .order_by(per_user.c.variant_id, *keys)
     )
-    excluded = session.scalar(
-        select(func.count()).select_from(first).where(first.c.n_variants > literal(1))
-    )
+    excluded = 0
     cells: dict[tuple[str, ...], dict[int, VariantCounts]] = {}
     for row in session.execute(query):
         m = row._mapping
+        if m["variant_id"] is None:  # users who saw more than one variant
+            excluded += int(m["users"])
+            continue
         cell = tuple(str(m[s]) for s in segments)
         variant_id = int(m["variant_id"])
         cells.setdefault(cell, {})[variant_id] = _variant_counts(variant_id, m)
@@ -217,7 +218,7 @@ def collect_counts(
             )
     return ExperimentCounts(
         variants=variants,
-        excluded_users=int(excluded or 0),
+        excluded_users=excluded,
         segments=cells if segments else {},
     )
 
@@ -229,6 +230,7 @@ def metric_percentile(
     window_end: datetime,
     metric: str,
     quantile: float,
+    pre_start: datetime | None = None,
 ) -> float | None:
     """The pooled per-user value of a metric at a quantile (lower nearest rank).
 
@@ -238,8 +240,10 @@ def metric_percentile(
     if not 0.0 < quantile <= 1.0:
         raise ValueError(f"quantile must be in (0, 1], got {quantile}")
     first = _first_exposures(experiment_id, window_end)
-    per_user = _per_user(first, experiment_id, window_end, None, None, ())
-    column = per_user.c[f"{metric}__y"]
+    per_user = _per_user(first, experiment_id, window_end, pre_start, None, ())
+    column = case(
+        (per_user.c.variant_id.is_not(None), per_user.c[f"{metric}__y"]), else_=null()
+    )
     n = session.scalar(select(func.count(column)))
     if not n:
         return None
@@ -321,7 +325,6 @@ def _activity(
                 served_by.served_at <= window_end,
             ),
         )
-        .where(first.c.n_variants == 1)
         .group_by(first.c.user_id)
         .subquery("activity")
     )
@@ -369,9 +372,14 @@ def _per_user(
 
     revenue_cap = caps.get("revenue_per_user")
     session_cap = caps.get("avg_session_duration")
+    # Users who saw more than one variant get no variant (and are counted as
+    # excluded) rather than being filtered out: a filter on the aggregate would
+    # be estimated at a tiny share of the users, and PostgreSQL would then pick
+    # nested-loop joins that take hours on a million users.
+    only_variant = case((first.c.n_variants == 1, first.c.variant_id), else_=null())
     columns = [
         first.c.user_id,
-        first.c.variant_id,
+        only_variant.label("variant_id"),
         num(act.c.clicks).label("click_through_rate__yn"),
         num(act.c.impr).label("click_through_rate__yd"),
         num(act.c.pre_clicks).label("click_through_rate__xn"),
@@ -394,7 +402,6 @@ def _per_user(
         select(*columns)
         .select_from(first)
         .outerjoin(act, act.c.user_id == first.c.user_id)
-        .where(first.c.n_variants == 1)
     )
     if segments:
         query = query.outerjoin(User, User.user_id == first.c.user_id)

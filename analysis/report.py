@@ -116,7 +116,7 @@ def build_report(
     window_end = experiment.stopped_at or now
     lookback = timedelta(days=settings.cuped_lookback_days)
     pre_start = (experiment.started_at or window_end) - lookback
-    caps = _caps(session, experiment, window_end, settings)
+    caps = _caps(session, experiment, window_end, pre_start, settings)
     counts = collect_counts(
         session,
         experiment_id=experiment.id,
@@ -180,6 +180,7 @@ def _caps(
     session: Session,
     experiment: Experiment,
     window_end: datetime,
+    pre_start: datetime,
     settings: AnalysisSettings,
 ) -> dict[str, float]:
     """Winsorisation caps of the experiment's cappable metrics, pooled over arms."""
@@ -195,6 +196,7 @@ def _caps(
             window_end=window_end,
             metric=name,
             quantile=settings.winsorize_percentile,
+            pre_start=pre_start,
         )
         if cap is not None:
             caps[name] = cap
