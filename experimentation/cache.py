@@ -131,8 +131,11 @@ class RedisCache:
 
 
 def make_cache(
-    redis_url: str | None, ttl_seconds: int, timeout_seconds: float
+    redis_url: str | None,
+    ttl_seconds: int,
+    timeout_seconds: float,
+    prefix: str = "splitrec",
 ) -> RecommendationCache:
     if redis_url:
-        return RedisCache(redis_url, ttl_seconds, timeout_seconds)
+        return RedisCache(redis_url, ttl_seconds, timeout_seconds, prefix=prefix)
     return MemoryCache(ttl_seconds)

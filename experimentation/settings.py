@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     data: Path | None = None
     """Where MovieLens 100K lives (SPLITREC_DATA); the demo falls back to
     ../shared/data/ml-100k and then to the GroupLens download."""
+    cache_prefix: str = "splitrec"
+    """Prefix of the Redis keys of the recommendation cache."""
     cache_ttl_seconds: int = 300
     """How long a served list may be reused while the user does nothing."""
     redis_timeout_seconds: float = 0.05
@@ -43,6 +45,8 @@ class Settings(BaseSettings):
     model_refresh_seconds: float = 300.0
     """How often popularity and neighbourhoods are rebuilt in the background;
     0 turns it off."""
+    max_body_bytes: int = 2_000_000
+    """Largest request body accepted; 413 beyond it."""
     max_batch_events: int = 1000
     """Largest number of events accepted in one POST /v1/events."""
     seed: int = 20261204

@@ -8,11 +8,15 @@ from typing import Any
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from experimentation.errors import Conflict, InvalidInput, InvalidState, NotFound
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
 
 STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     NotFound: (status.HTTP_404_NOT_FOUND, "not_found"),
@@ -96,3 +100,88 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body("http_error", str(exc.detail)), status_code=exc.status_code
         )
+
+
+def install_failure_handlers(app: FastAPI) -> None:
+    """A database outage answers 503 with a retry hint; anything unexpected
+    answers 500 in the error shape, without a trace or SQL, and is logged."""
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable", extra={"path": request.url.path})
+        return JSONResponse(
+            error_body(
+                "database_unavailable",
+                "the database is not reachable right now; retry shortly",
+            ),
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises after this answer, so the server logs the trace.
+        return JSONResponse(
+            error_body("internal_error", "an internal error occurred; it is logged"),
+            status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+
+
+class BodySizeLimit:
+    """Refuses request bodies over `limit` bytes with 413, before parsing them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        received = 0
+        too_large = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    # Tell the app the client is gone; the 413 is ours to send.
+                    too_large = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not too_large:
+                await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large:
+            await self._refuse(send)
+
+    def _message(self) -> str:
+        return f"the request body is over the limit of {self.limit:,} bytes"
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(
+            error_body("payload_too_large", self._message()),
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": response.raw_headers,
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
