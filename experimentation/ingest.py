@@ -109,7 +109,10 @@ class RedisStreamQueue:
         group: str = GROUP,
         claim_idle_seconds: float = CLAIM_IDLE_SECONDS,
     ) -> None:
-        self.client = redis.Redis.from_url(url, socket_timeout=5)
+        # Short timeouts: a hung Redis must not hold a request for long.
+        self.client = redis.Redis.from_url(
+            url, socket_connect_timeout=0.5, socket_timeout=2
+        )
         self.stream = stream
         self.group = group
         self.claim_idle_ms = int(claim_idle_seconds * 1000)

@@ -100,10 +100,19 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    # Stored within the request, so that a test reads what it just sent;
-    # tests/web/test_event_queue.py covers the queued path.
-    return Settings(
-        DATABASE_URL=database_url, event_queue="sync", model_refresh_seconds=0
+    """Two configurations: embedded (SQLite, in-process cache) and production
+    (PostgreSQL, Redis cache under a prefix of this test's own)."""
+    production = database_url.startswith("postgresql")
+    return Settings.model_validate(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": REDIS_URL if production else None,
+            "cache_prefix": f"test-{uuid.uuid4().hex}",
+            # Stored within the request, so that a test reads what it just
+            # sent; tests/web/test_event_queue.py covers the queued path.
+            "event_queue": "sync",
+            "model_refresh_seconds": 0,
+        }
     )
 
 

@@ -37,6 +37,7 @@ def create_app(
             settings.redis_url,
             settings.cache_ttl_seconds,
             settings.redis_timeout_seconds,
+            settings.cache_prefix,
         ),
         weights,
     )
@@ -58,6 +59,8 @@ def create_app(
         writer=writer,
     )
     errors.install(app)
+    errors.install_failure_handlers(app)
+    app.add_middleware(errors.BodySizeLimit, limit=settings.max_body_bytes)
     security.install(app)
     app.include_router(recommendations.router)
     app.include_router(events.router)

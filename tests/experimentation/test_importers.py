@@ -57,12 +57,16 @@ def test_import_movielens_history_only_from_zip(
     assert result.events == 80_000
 
 
-def test_import_movielens_not_movielens_refused(session: Session, tmp_path: Path) -> None:
+def test_import_movielens_not_movielens_refused(
+    session: Session, tmp_path: Path
+) -> None:
     with pytest.raises(ValueError, match="lacks u.data"):
         import_movielens(session, tmp_path, now=NOW)
 
 
-def test_import_items_csv_and_jsonl_idempotent(session: Session, tmp_path: Path) -> None:
+def test_import_items_csv_and_jsonl_idempotent(
+    session: Session, tmp_path: Path
+) -> None:
     csv_file = tmp_path / "items.csv"
     csv_file.write_text(
         "item_id,title,category,price,published_at,colour\n"
@@ -93,7 +97,13 @@ def test_import_events_jsonl_and_csv(session: Session, tmp_path: Path) -> None:
     jsonl = tmp_path / "events.jsonl"
     rows = [
         {"event_id": "x1", "user_id": "u", "type": "click", "item_id": "i"},
-        {"event_id": "x2", "user_id": "u", "type": "purchase", "item_id": "i", "value": 2},
+        {
+            "event_id": "x2",
+            "user_id": "u",
+            "type": "purchase",
+            "item_id": "i",
+            "value": 2,
+        },
     ]
     jsonl.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     assert import_events(session, jsonl, now=NOW).events == 2

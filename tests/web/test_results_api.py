@@ -60,7 +60,10 @@ def _traffic(client: TestClient, clock: FakeClock, users: range) -> None:
             }
         )
     for start in range(0, len(events), 500):
-        assert client.post("/v1/events", json=events[start : start + 500]).status_code == 200
+        assert (
+            client.post("/v1/events", json=events[start : start + 500]).status_code
+            == 200
+        )
 
 
 def test_results_interim_then_final(

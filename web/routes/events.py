@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from fastapi import APIRouter, Body, Request, Response, status
 from pydantic import ValidationError
 
@@ -49,10 +50,18 @@ def post_events(
         raise InvalidInput(str(error)) from error
     state = request.app.state.splitrec
     if state.events is not None:
-        # Stored by the writer; it invalidates the users' caches once stored.
-        state.events.submit(events, now)
-        response.status_code = status.HTTP_202_ACCEPTED
-        return IngestPublic(received=len(events), queued=True)
+        try:
+            # Stored by the writer; it invalidates the users' caches then.
+            state.events.submit(events, now)
+        except redis.RedisError as error:
+            # The queue is down: store them here rather than lose them.
+            log.warning(
+                "event queue unavailable, storing in the request",
+                extra={"error": type(error).__name__},
+            )
+        else:
+            response.status_code = status.HTTP_202_ACCEPTED
+            return IngestPublic(received=len(events), queued=True)
     result = store_events(session, events=events, now=now)
     session.commit()
     # After the commit, so that the next request reads the new history.
