@@ -214,36 +214,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     key = prepare(args.data)
-    env = os.environ | {"DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "serve", "--port", str(PORT)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_server()
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx2.get(f"{BASE}/health", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                time.sleep(0.3)
         sent = asyncio.run(run(key, args.seconds))
-        engine = engine_for(DATABASE_URL)
-        deadline = time.monotonic() + 120
-        stored = 0
-        while time.monotonic() < deadline:
-            with Session(engine) as session:
-                stored = int(
-                    session.scalar(
-                        select(func.count()).where(Event.event_id.like("bench-%"))
-                    )
-                    or 0
-                )
-            if stored >= sent:
-                break
-            time.sleep(0.5)
+        stored = wait_stored("bench-%", sent)
         print(
             f"ingestion: sent {sent:,}, stored {stored:,} "
             f"({'equal' if stored == sent else 'NOT EQUAL'})"
@@ -251,6 +225,51 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def start_server(workers: int = 1) -> subprocess.Popen[bytes]:
+    env = os.environ | {"DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "web.cli",
+            "serve",
+            "--port",
+            str(PORT),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx2.get(f"{BASE}/health", timeout=1).status_code == 200:
+                return server
+        except httpx2.TransportError:
+            time.sleep(0.3)
+    server.terminate()
+    raise RuntimeError("the server did not start within 60 s")
+
+
+def wait_stored(pattern: str, sent: int, timeout: float = 120) -> int:
+    """Events with ids LIKE pattern once the writers have caught up."""
+    engine = engine_for(DATABASE_URL)
+    deadline = time.monotonic() + timeout
+    stored = 0
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            stored = int(
+                session.scalar(select(func.count()).where(Event.event_id.like(pattern)))
+                or 0
+            )
+        if stored >= sent:
+            break
+        time.sleep(0.5)
+    return stored
 
 
 if __name__ == "__main__":
