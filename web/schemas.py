@@ -79,3 +79,31 @@ class ExperimentPublic(BaseModel):
             started_at=experiment.started_at,
             stopped_at=experiment.stopped_at,
         )
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorPublic(BaseModel):
+    """The one error shape of the JSON API."""
+
+    error: ErrorDetail
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorPublic, "description": description}
+
+
+# Documented on every /v1 route, so that clients (and schema fuzzers) know
+# every status the API can answer with.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _error("No API key, or one that is unknown or revoked"),
+    403: _error("The key's scope does not allow this route"),
+    404: _error("The experiment does not exist"),
+    409: _error("The experiment's state forbids this (e.g. stopped)"),
+    413: _error("The body or batch is over its limit"),
+    422: _error("The input breaks a rule; the message names the field"),
+    503: _error("The database is unreachable; retry after Retry-After seconds"),
+}

@@ -15,10 +15,10 @@ from experimentation.events import (
 )
 from web.deps import AppKeyDep, NowDep, ServiceDep, SessionDep, SettingsDep
 from web.errors import PayloadTooLarge
-from web.schemas import IngestPublic
+from web.schemas import ERROR_RESPONSES, IngestPublic
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1", tags=["events"])
+router = APIRouter(prefix="/v1", tags=["events"], responses=ERROR_RESPONSES)
 
 
 @router.post("/events")

@@ -9,10 +9,12 @@ from analysis.report import build_report, report_to_dict
 from experimentation import audit, experiments
 from experimentation.spec import ExperimentSpec
 from web.deps import AnalystKeyDep, EditorKeyDep, NowDep, SessionDep
-from web.schemas import ExperimentPublic
+from web.schemas import ERROR_RESPONSES, ExperimentPublic
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+router = APIRouter(
+    prefix="/v1/experiments", tags=["experiments"], responses=ERROR_RESPONSES
+)
 
 Status = Annotated[str | None, Query(pattern="^(draft|running|stopped)$")]
 
