@@ -6,12 +6,12 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: run test lint typecheck pytest install install-dev clean
+.PHONY: run test lint typecheck pytest browser install install-dev clean
 
 run: $(RUNTIME)
 	$(BIN)/splitrec demo
 
-test: lint typecheck pytest
+test: lint typecheck browser pytest
 
 lint: $(DEV)
 	$(BIN)/ruff format --check .
@@ -22,6 +22,13 @@ typecheck: $(DEV)
 
 pytest: $(DEV)
 	$(BIN)/pytest
+
+# The end-to-end tests drive Debian's chromium through Playwright; never a
+# browser download (no `playwright install`). Skipped when it is there.
+browser:
+	@test -x /usr/bin/chromium || { \
+		apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 
 install: $(RUNTIME)
 install-dev: $(DEV)
