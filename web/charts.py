@@ -51,6 +51,13 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return ticks
 
 
+def _nice_range(low: float, high: float, count: int) -> tuple[float, float]:
+    """Widen [low, high] to whole tick steps, so no point sits on an edge."""
+    ticks = nice_ticks(low, high, count)
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else abs(high - low) or 1.0
+    return math.floor(low / step) * step, math.ceil(high / step) * step
+
+
 def percent(value: float) -> str:
     return f"{value:+.1%}" if math.isfinite(value) else "n/a"
 
@@ -80,8 +87,9 @@ def marker(kind: str, x: float, y: float, colour: str, filled: bool = True) -> s
 
 def forest(rows: Sequence[ForestRow], *, title: str, stamp: str = "") -> Markup:
     """Relative lift of each treatment over control with its 95% interval."""
-    width, left, right, row_height, top = 480.0, 16.0, 16.0, 52.0, 8.0
-    axis = 34.0
+    width, left, right, row_height = 440.0, 14.0, 14.0, 56.0
+    top = 26.0 if stamp else 8.0
+    axis = 38.0
     height = top + row_height * max(1, len(rows)) + axis
     finite = [v for r in rows for v in (r.low, r.high, r.estimate) if math.isfinite(v)]
     low, high = min([0.0, *finite]), max([0.0, *finite])
@@ -93,7 +101,7 @@ def forest(rows: Sequence[ForestRow], *, title: str, stamp: str = "") -> Markup:
 
     parts = [
         f'<svg viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
-        f'class="chart forest" {FONT} font-size="14">',
+        f'class="chart forest" {FONT} font-size="15">',
         f"<title>{escape(title)}</title>",
     ]
     bottom = height - axis
@@ -102,7 +110,7 @@ def forest(rows: Sequence[ForestRow], *, title: str, stamp: str = "") -> Markup:
             f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top:.1f}" '
             f'y2="{bottom:.1f}" stroke="#e3e3e3"/>'
             f'<text x="{x(tick):.1f}" y="{bottom + 18:.1f}" text-anchor="middle" '
-            f'fill="#555" font-size="12">{escape(percent(tick))}</text>'
+            f'fill="#555" font-size="13">{escape(percent(tick))}</text>'
         )
     parts.append(
         f'<line x1="{x(0):.1f}" x2="{x(0):.1f}" y1="{top:.1f}" y2="{bottom:.1f}" '
@@ -110,18 +118,19 @@ def forest(rows: Sequence[ForestRow], *, title: str, stamp: str = "") -> Markup:
     )
     parts.append(
         f'<text x="{width - right:.0f}" y="{height - 2:.0f}" text-anchor="end" '
-        'fill="#555" font-size="11">relative lift vs control (95% CI)</text>'
+        'fill="#555" font-size="13">relative lift vs control (95% CI)</text>'
     )
     for i, row in enumerate(rows):
         y = top + i * row_height
-        mid = y + 34
+        mid = y + 38
         colour = {"better": "#1a7f37", "worse": "#b3261e"}.get(row.verdict, "#444")
         interval = f"{percent(row.estimate)} [{percent(row.low)}, {percent(row.high)}]"
+        halo = 'paint-order="stroke" stroke="#fff" stroke-width="5"'
         parts.append(
-            f'<text x="{left:.0f}" y="{y + 14:.1f}" font-weight="600">'
+            f'<text x="{left:.0f}" y="{y + 16:.1f}" font-weight="600" {halo}>'
             f"{escape(row.label)}</text>"
-            f'<text x="{width - right:.0f}" y="{y + 14:.1f}" text-anchor="end">'
-            f"{escape(interval)}</text>"
+            f'<text x="{width - right:.0f}" y="{y + 16:.1f}" text-anchor="end" '
+            f"{halo}>{escape(interval)}</text>"
         )
         if not all(math.isfinite(v) for v in (row.low, row.high, row.estimate)):
             parts.append(
@@ -144,9 +153,8 @@ def forest(rows: Sequence[ForestRow], *, title: str, stamp: str = "") -> Markup:
         )
     if stamp:
         parts.append(
-            f'<text x="{width / 2:.0f}" y="{top + 12:.0f}" text-anchor="middle" '
-            f'fill="#8a6d00" font-size="12" font-weight="700" letter-spacing="2">'
-            f"{escape(stamp)}</text>"
+            f'<text x="{left:.0f}" y="16" fill="#8a6d00" font-size="13" '
+            f'font-weight="700" letter-spacing="2">{escape(stamp)}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -159,13 +167,13 @@ def lines(
     fmt: Callable[[float], str],
 ) -> Markup:
     """One line per series over time, with marker shapes and dashes per series."""
-    width, height = 480.0, 230.0
-    left, right, top, bottom = 64.0, 14.0, 12.0, 30.0
+    width, height = 440.0, 240.0
+    left, right, top, bottom = 66.0, 12.0, 12.0, 34.0
     xs = sorted({p[0] for s in series for p in s.points})
     values = [v for s in series for _, v in s.points if math.isfinite(v)]
     parts = [
         f'<svg viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
-        f'class="chart lines" {FONT} font-size="12">',
+        f'class="chart lines" {FONT} font-size="14">',
         f"<title>{escape(title)}</title>",
     ]
     if not xs or not values:
@@ -177,8 +185,8 @@ def lines(
     low, high = min(values), max(values)
     if low == high:
         low, high = low - (abs(low) * 0.1 or 1.0), high + (abs(high) * 0.1 or 1.0)
+    low, high = _nice_range(low, high, 4)
     ticks = nice_ticks(low, high, 4)
-    low, high = min(low, ticks[0]), max(high, ticks[-1])
     first, last = xs[0], xs[-1]
     span = (last - first).total_seconds() or 1.0
 
@@ -197,10 +205,16 @@ def lines(
             f'<text x="{left - 6:.0f}" y="{py(tick) + 4:.1f}" text-anchor="end" '
             f'fill="#555">{escape(fmt(tick))}</text>'
         )
-    step = max(1, math.ceil(len(xs) / 6))
-    for moment in xs[::step]:
+    step = max(1, math.ceil(len(xs) / 5))
+    shown = xs[::step]
+    for moment in shown:
+        anchor = "middle"
+        if len(xs) > 1 and moment == xs[0]:
+            anchor = "start"
+        elif len(xs) > 1 and moment == xs[-1]:
+            anchor = "end"
         parts.append(
-            f'<text x="{px(moment):.1f}" y="{height - 10:.0f}" text-anchor="middle" '
+            f'<text x="{px(moment):.1f}" y="{height - 8:.0f}" text-anchor="{anchor}" '
             f'fill="#555">{escape(moment.strftime("%b %d"))}</text>'
         )
     for i, s in enumerate(series):

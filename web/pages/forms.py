@@ -278,6 +278,8 @@ def to_spec(
             loc = problem.get("loc") or ("form",)
             where = _FIELD_OF.get(str(loc[0]), "form")
             message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+            if where == "variants" and any(k.startswith("variant-") for k in errors):
+                continue  # already said next to the variant's own field
             errors.setdefault(where, message)
         return None, errors, data
     if errors:

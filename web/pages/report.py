@@ -47,7 +47,10 @@ def verdict(report: Report, result: MetricResult, key: str) -> tuple[str, str]:
 
 def _metric_views(report: Report) -> list[dict[str, Any]]:
     views = []
-    stamp = "" if report.final else report.label.upper()
+    stamp = {
+        "interim": "INTERIM — MAY STILL MOVE",
+        "blocked": "BLOCKED — SAMPLE-RATIO MISMATCH",
+    }.get(report.label, "")
     for m in report.metrics:
         names = {v.key: v.name or v.key for v in m.values}
         rows, verdicts = [], {}
