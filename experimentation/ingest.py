@@ -218,12 +218,14 @@ class EventWriter:
         rows = [row for batch in batches for row in batch.rows]
         with session_scope(self.engine) as session:
             stored = insert_rows(session, rows)
-        # Acknowledged only once committed: a crash before this line leaves
-        # the batches pending for another worker, and event_id keeps them once.
-        self.events.ack(batches)
+        # Caches go before the acknowledgement: whoever waits for the queue to
+        # empty must not then be served a list from before these events.
         self.invalidate(
             {row["user_id"] for row in rows if row["type"] in INVALIDATING_TYPES}
         )
+        # Acknowledged only once committed: a crash before this line leaves
+        # the batches pending for another worker, and event_id keeps them once.
+        self.events.ack(batches)
         self.stored += stored
         log.debug("events written", extra={"rows": len(rows), "stored": stored})
         return stored

@@ -108,3 +108,16 @@ def test_redis_batch_of_dead_worker_claimed_and_not_doubled(engine: Engine) -> N
     finally:
         events_queue.client.delete(stream)
         events_queue.client.close()
+
+
+def test_writer_invalidates_before_acknowledging(engine: Engine) -> None:
+    """Guards against a stale cached list served to a client that waited for
+    the queue to empty: the caches must be gone by the time it is empty."""
+    events_queue = MemoryQueue()
+    seen_pending: list[int] = []
+    writer = EventWriter(
+        engine, events_queue, lambda users: seen_pending.append(events_queue.pending())
+    )
+    events_queue.submit(_events(range(3)), NOW)
+    writer.drain()
+    assert seen_pending == [1]
