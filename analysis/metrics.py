@@ -191,7 +191,7 @@ def collect_counts(
         segments: user attributes to break the counts down by; the overall
             counts are the sums over the segments.
     """
-    first = _first_exposures(experiment_id, window_end)
+    first = _first_exposures(experiment_id, window_end, segments)
     per_user = _per_user(first, experiment_id, window_end, pre_start, caps, segments)
     keys = [per_user.c[s] for s in segments]
     query = (
@@ -254,80 +254,38 @@ def metric_percentile(
     return None if value is None else float(value)
 
 
-def _first_exposures(experiment_id: int, window_end: datetime) -> Subquery:
+def _first_exposures(
+    experiment_id: int, window_end: datetime, segments: Sequence[SegmentName] = ()
+) -> Subquery:
+    """Per exposed user: first exposure, variant (NULL if more than one), the
+    served lists' mean quality and, if asked, their segment values."""
     quality = [func.avg(col).label(name) for name, col in _LIST_QUALITY.items()]
-    return (
+    # Segments are joined here, where PostgreSQL knows how many users there
+    # are; joined after the per-user GROUP BY it guesses 200 and loops.
+    segment_columns = [
+        func.max(column).label(name)
+        for name, column in zip(segments, _segment_columns(segments), strict=True)
+    ]
+    # min = max rather than COUNT(DISTINCT): plain aggregates let PostgreSQL
+    # hash the users instead of sorting them.
+    lowest, highest = func.min(Exposure.variant_id), func.max(Exposure.variant_id)
+    query = (
         select(
             Exposure.user_id.label("user_id"),
             func.min(Exposure.served_at).label("first_at"),
-            func.min(Exposure.variant_id).label("variant_id"),
-            func.count(func.distinct(Exposure.variant_id)).label("n_variants"),
+            case((lowest == highest, lowest), else_=null()).label("variant_id"),
             *quality,
+            *segment_columns,
         )
+        .select_from(Exposure)
         .where(
             Exposure.experiment_id == experiment_id, Exposure.served_at <= window_end
         )
         .group_by(Exposure.user_id)
-        .subquery("first_exposure")
     )
-
-
-def _activity(
-    first: Subquery,
-    experiment_id: int,
-    window_end: datetime,
-    pre_start: datetime | None,
-) -> Subquery:
-    """Per user, one pass over their events: outcomes after and before exposure."""
-    served_by = aliased(Exposure)
-    after = Event.occurred_at >= first.c.first_at
-    before = Event.occurred_at < first.c.first_at
-    served = served_by.id.is_not(None)
-    session_end = and_(Event.type == "session_end", Event.dwell_seconds.is_not(None))
-
-    def count_if(*conditions: ColumnElement[bool]) -> Any:
-        return func.sum(case((and_(*conditions), 1), else_=0))
-
-    def sum_if(value: Any, *conditions: ColumnElement[bool]) -> Any:
-        return func.sum(case((and_(*conditions), cast(value, Float)), else_=0.0))
-
-    window = [
-        Event.user_id == first.c.user_id,
-        Event.occurred_at <= window_end,
-        Event.type.in_(_OUTCOME_TYPES),
-    ]
-    if pre_start is not None:
-        window.append(Event.occurred_at >= pre_start)
-    return (
-        select(
-            first.c.user_id.label("user_id"),
-            count_if(served, Event.type == "impression").label("impr"),
-            count_if(served, Event.type == "click").label("clicks"),
-            count_if(after, Event.type == "purchase").label("orders"),
-            sum_if(Event.value, after, Event.type == "purchase").label("revenue"),
-            count_if(after, session_end).label("sessions"),
-            sum_if(Event.dwell_seconds, after, session_end).label("seconds"),
-            count_if(before, Event.type == "impression").label("pre_impr"),
-            count_if(before, Event.type == "click").label("pre_clicks"),
-            count_if(before, Event.type == "purchase").label("pre_orders"),
-            sum_if(Event.value, before, Event.type == "purchase").label("pre_revenue"),
-            count_if(before, session_end).label("pre_sessions"),
-            sum_if(Event.dwell_seconds, before, session_end).label("pre_seconds"),
-        )
-        .select_from(first)
-        .join(Event, and_(*window))
-        .outerjoin(
-            served_by,
-            and_(
-                served_by.request_id == Event.request_id,
-                served_by.experiment_id == experiment_id,
-                served_by.user_id == Event.user_id,
-                served_by.served_at <= window_end,
-            ),
-        )
-        .group_by(first.c.user_id)
-        .subquery("activity")
-    )
+    if segments:
+        query = query.outerjoin(User, User.user_id == Exposure.user_id)
+    return query.subquery("first_exposure")
 
 
 def _capped(value: Any, cap: float | None) -> Any:
@@ -342,12 +300,12 @@ def _segment_columns(segments: Sequence[SegmentName]) -> list[Any]:
     for name in segments:
         if name == "gender":
             gender = User.attributes["gender"].as_string()
-            columns.append(func.coalesce(gender, UNKNOWN_SEGMENT).label(name))
+            columns.append(func.coalesce(gender, UNKNOWN_SEGMENT))
         else:
             age = User.attributes["age"].as_integer()
             bands = [(age < limit, label) for limit, label in _AGE_BANDS]
             band = case((age.is_(None), UNKNOWN_SEGMENT), *bands, else_="55 and over")
-            columns.append(band.label(name))
+            columns.append(band)
     return columns
 
 
@@ -359,53 +317,90 @@ def _per_user(
     caps: Mapping[str, float] | None,
     segments: Sequence[SegmentName],
 ) -> Subquery:
-    """One row per counted user: each metric's value after (y) and before (x)."""
+    """One row per exposed user: each metric's value after (y) and before (x).
+
+    A single GROUP BY over the user's events, with their outcomes after and
+    before first exposure as conditional sums. Users who saw more than one
+    variant get no variant (and are counted as excluded) rather than being
+    filtered out: a filter on an aggregate is estimated at a tiny share of the
+    users, and PostgreSQL then picks nested-loop joins that never finish on a
+    million users.
+    """
     caps = caps or {}
-    act = _activity(first, experiment_id, window_end, pre_start)
+    served_by = aliased(Exposure)
+    after = Event.occurred_at >= first.c.first_at
+    before = Event.occurred_at < first.c.first_at
+    served = served_by.id.is_not(None)
+    session_end = and_(Event.type == "session_end", Event.dwell_seconds.is_not(None))
     zero = literal(0.0, Float)
 
-    def num(column: Any) -> Any:
-        return cast(func.coalesce(column, 0), Float)
+    def count_if(*conditions: ColumnElement[bool]) -> Any:
+        return cast(func.sum(case((and_(*conditions), 1.0), else_=0.0)), Float)
+
+    def sum_if(value: Any, *conditions: ColumnElement[bool]) -> Any:
+        return func.sum(case((and_(*conditions), cast(value, Float)), else_=0.0))
 
     def mean_or_null(total: Any, count: Any) -> Any:
-        return case((count > 0, num(total) / num(count)), else_=null())
+        return case((count > zero, total / count), else_=null())
 
     revenue_cap = caps.get("revenue_per_user")
     session_cap = caps.get("avg_session_duration")
-    # Users who saw more than one variant get no variant (and are counted as
-    # excluded) rather than being filtered out: a filter on the aggregate would
-    # be estimated at a tiny share of the users, and PostgreSQL would then pick
-    # nested-loop joins that take hours on a million users.
-    only_variant = case((first.c.n_variants == 1, first.c.variant_id), else_=null())
+    sessions, pre_sessions = count_if(after, session_end), count_if(before, session_end)
+    seconds = sum_if(Event.dwell_seconds, after, session_end)
+    pre_seconds = sum_if(Event.dwell_seconds, before, session_end)
+    purchase = Event.type == "purchase"
     columns = [
         first.c.user_id,
-        only_variant.label("variant_id"),
-        num(act.c.clicks).label("click_through_rate__yn"),
-        num(act.c.impr).label("click_through_rate__yd"),
-        num(act.c.pre_clicks).label("click_through_rate__xn"),
-        num(act.c.pre_impr).label("click_through_rate__xd"),
-        case((num(act.c.orders) > zero, 1.0), else_=0.0).label("conversion__y"),
-        case((num(act.c.pre_orders) > zero, 1.0), else_=0.0).label("conversion__x"),
-        _capped(num(act.c.revenue), revenue_cap).label("revenue_per_user__y"),
-        _capped(num(act.c.pre_revenue), revenue_cap).label("revenue_per_user__x"),
-        _capped(mean_or_null(act.c.seconds, act.c.sessions), session_cap).label(
+        func.max(first.c.variant_id).label("variant_id"),
+        count_if(served, Event.type == "click").label("click_through_rate__yn"),
+        count_if(served, Event.type == "impression").label("click_through_rate__yd"),
+        count_if(before, Event.type == "click").label("click_through_rate__xn"),
+        count_if(before, Event.type == "impression").label("click_through_rate__xd"),
+        case((count_if(after, purchase) > zero, 1.0), else_=0.0).label("conversion__y"),
+        case((count_if(before, purchase) > zero, 1.0), else_=0.0).label(
+            "conversion__x"
+        ),
+        _capped(sum_if(Event.value, after, purchase), revenue_cap).label(
+            "revenue_per_user__y"
+        ),
+        _capped(sum_if(Event.value, before, purchase), revenue_cap).label(
+            "revenue_per_user__x"
+        ),
+        _capped(mean_or_null(seconds, sessions), session_cap).label(
             "avg_session_duration__y"
         ),
         func.coalesce(
-            _capped(mean_or_null(act.c.pre_seconds, act.c.pre_sessions), session_cap),
-            zero,
+            _capped(mean_or_null(pre_seconds, pre_sessions), session_cap), zero
         ).label("avg_session_duration__x"),
-        *(cast(first.c[name], Float).label(f"{name}__y") for name in _LIST_QUALITY),
-        *_segment_columns(segments),
+        *(
+            cast(func.max(first.c[name]), Float).label(f"{name}__y")
+            for name in _LIST_QUALITY
+        ),
+        *(func.max(first.c[name]).label(name) for name in segments),
     ]
-    query = (
+    window = [
+        Event.user_id == first.c.user_id,
+        Event.occurred_at <= window_end,
+        Event.type.in_(_OUTCOME_TYPES),
+    ]
+    if pre_start is not None:
+        window.append(Event.occurred_at >= pre_start)
+    by_user = (
         select(*columns)
         .select_from(first)
-        .outerjoin(act, act.c.user_id == first.c.user_id)
+        .outerjoin(Event, and_(*window))
+        .outerjoin(
+            served_by,
+            and_(
+                served_by.request_id == Event.request_id,
+                served_by.experiment_id == experiment_id,
+                served_by.user_id == Event.user_id,
+                served_by.served_at <= window_end,
+            ),
+        )
+        .group_by(first.c.user_id)
     )
-    if segments:
-        query = query.outerjoin(User, User.user_id == first.c.user_id)
-    return query.subquery("per_user")
+    return by_user.subquery("per_user")
 
 
 def _aggregates(per_user: Subquery) -> list[Any]:
