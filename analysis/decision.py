@@ -11,10 +11,11 @@ read in the metric's good direction (a fall in latency counts as a gain):
 - otherwise keep running while the result is interim, or call it flat.
 
 A final read uses the fixed-horizon intervals corrected for multiple testing;
-an interim read uses the always-valid confidence sequences, which stay valid
-however often one looks, and never ships (the fixed-horizon read is final only
-at the planned sample size and duration). Across treatments the call is the
-first of ship, keep running, roll back and flat that any treatment gets.
+an interim read uses the always-valid confidence sequences (at alpha split
+over the family), which stay valid however often one looks, and never ships
+(the fixed-horizon read is final only at the planned sample size and
+duration). Across treatments the call is the first of ship, keep running,
+roll back and flat that any treatment gets.
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ def _gain_interval(
 
 
 def _effect(readout: Readout, final: bool) -> Effect:
-    return readout.corrected_relative if final else readout.sequential.relative
+    if final:
+        return readout.corrected_relative
+    sequential = readout.sequential_corrected or readout.sequential
+    return sequential.relative
 
 
 def _treatment_call(

@@ -120,6 +120,7 @@ def _comparison_dict(
                 "absolute_lift": _effect(readout.sequential.absolute),
                 "relative_lift": _effect(readout.sequential.relative),
                 "significant": significant(readout.sequential.absolute, alpha),
+                "adjusted": _sequential_adjusted(readout, alpha),
             },
             "unadjusted": {
                 "method": readout.unadjusted.method,
@@ -139,6 +140,18 @@ def _comparison_dict(
         }
     )
     return out
+
+
+def _sequential_adjusted(readout: Readout, alpha: float) -> dict[str, Any] | None:
+    """The confidence sequences at alpha split over the family (Bonferroni)."""
+    corrected = readout.sequential_corrected
+    if corrected is None:
+        return None
+    return {
+        "absolute_lift": _effect(corrected.absolute),
+        "relative_lift": _effect(corrected.relative),
+        "significant": significant(corrected.absolute, alpha),
+    }
 
 
 def _segment_dict(segment: SegmentResult, alpha: float) -> dict[str, Any]:

@@ -325,6 +325,14 @@ def _per_user(
     filtered out: a filter on an aggregate is estimated at a tiny share of the
     users, and PostgreSQL then picks nested-loop joins that never finish on a
     million users.
+
+    TODO: at 10M events PostgreSQL hashes every event twice (users, then the
+    served request ids) and takes about 40 s on two busy cores (see
+    bench/analysis_scale.py). With an index on events (user_id, request_id)
+    INCLUDE (occurred_at, type, value, dwell_seconds) and one on exposures
+    (user_id, request_id), a merge plan streams the users in order in about
+    12 s; steering the planner to it (or a daily per-user rollup table) is
+    not done yet.
     """
     caps = caps or {}
     served_by = aliased(Exposure)

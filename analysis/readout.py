@@ -62,6 +62,9 @@ class Readout:
     corrected_absolute: Effect
     corrected_relative: Effect
     in_family: bool = False
+    sequential_corrected: SequentialComparison | None = None
+    """The always-valid reads at alpha split evenly over the family
+    (Bonferroni), for interim decisions; None outside a corrected family."""
 
     @property
     def p_value(self) -> float:
@@ -153,12 +156,17 @@ def read(
 
 
 def correct(
-    readouts: Sequence[Readout], in_family: Sequence[bool], settings: AnalysisSettings
+    readouts: Sequence[Readout],
+    in_family: Sequence[bool],
+    settings: AnalysisSettings,
+    tuning: int = 5000,
 ) -> list[Readout]:
     """The readouts with the family's effects corrected for multiple testing.
 
     Absolute and relative effects are corrected as two parallel families of
     the same comparisons; readouts outside the family keep their own figures.
+    The always-valid reads get alpha / (family size), since Holm and BH have
+    no simple counterpart for confidence sequences.
     """
     members = [r for r, member in zip(readouts, in_family, strict=True) if member]
     if settings.correction == "none" or not members:
@@ -179,6 +187,9 @@ def correct(
             settings.alpha,
         )
     )
+    split = SequentialSettings(
+        tuning=float(max(tuning, 2)), alpha=settings.alpha / len(members)
+    )
     out = []
     for readout, member in zip(readouts, in_family, strict=True):
         if member:
@@ -187,6 +198,9 @@ def correct(
                 corrected_absolute=next(absolute),
                 corrected_relative=next(relative),
                 in_family=True,
+                sequential_corrected=always_valid(
+                    readout.comparison, readout.sequential.n_total, split
+                ),
             )
         out.append(readout)
     return out

@@ -266,7 +266,10 @@ def _metric_results(
                 )
             )
     corrected = correct(
-        [r for _, _, r in pairs], [m.name in family for m, _, _ in pairs], settings
+        [r for _, _, r in pairs],
+        [m.name in family for m, _, _ in pairs],
+        settings,
+        tuning,
     )
     results = []
     for name in experiment.metrics:

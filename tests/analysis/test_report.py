@@ -141,6 +141,11 @@ def test_report_interim_never_ships(session: Session) -> None:
     assert report.decision is not None
     assert report.decision.decision == "keep_running"
     assert "always-valid" in " ".join(report.decision.reasons)
+    revenue = report_to_dict(report)["metrics"]["revenue_per_user"]
+    sequential = revenue["comparisons"]["treatment"]["sequential"]
+    low, high = sequential["absolute_lift"]["ci95"]
+    split_low, split_high = sequential["adjusted"]["absolute_lift"]["ci95"]
+    assert split_low < low < high < split_high
 
 
 def test_report_winsorisation_is_stated(session: Session) -> None:
