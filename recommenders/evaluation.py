@@ -1,4 +1,5 @@
-"""The offline protocol ml100k-temporal-v1 on MovieLens 100K.
+"""The offline protocol ml100k-temporal-v1 on MovieLens 100K, and the same rules
+on any catalogue and interaction log (`evaluate_log`).
 
 Per user, ratings sorted by (timestamp, item id): the last 20% go to test. Models
 learn from train positives (ratings 4-5 weigh 1, lower ratings weigh 0 but still
@@ -29,6 +30,8 @@ from recommenders.weights import ProfileWeights
 _log = logging.getLogger(__name__)
 
 PROTOCOL = "ml100k-temporal-v1"
+OWN_DATA_PROTOCOL = "temporal-v1 on own data"
+"""The same split, candidate, relevance and metric rules on imported data."""
 K = 10
 Split = Literal["test", "validation"]
 
@@ -113,37 +116,94 @@ def prepare(movielens: MovieLens, split: Split = "test") -> EvaluationData:
     """The protocol's train log, evaluated users and relevant items for a split."""
     ratings = movielens.ratings
     catalog = movielens_catalog(movielens)
-    train, held_out = temporal_split(ratings)
-    if split == "validation":
-        fit_part, validation_part = temporal_split(_subset(ratings, train))
-        train_rows = np.flatnonzero(train)
-        train = np.zeros_like(train)
-        held_out = np.zeros_like(train)
-        train[train_rows[fit_part]] = True
-        held_out[train_rows[validation_part]] = True
-
     item_of = catalog.index
     items = np.array([item_of[str(i)] for i in ratings.item_id], dtype=np.int32)
-    user_ids = sorted({int(u) for u in ratings.user_id[train]})
+    user_ids = sorted({int(u) for u in ratings.user_id})
     user_of = {u: i for i, u in enumerate(user_ids)}
-    users = np.array([user_of.get(int(u), -1) for u in ratings.user_id], np.int32)
+    users = np.array([user_of[int(u)] for u in ratings.user_id], np.int32)
     stars = ratings.rating.astype(np.float32)
     weight = ProfileWeights().of(
         np.full(len(ratings), "rating"), np.full(len(ratings), np.nan), stars
     )
     log = InteractionLog(
         user_ids=[str(u) for u in user_ids],
-        user_index=users[train],
-        item_index=items[train],
-        weight=weight[train],
-        rating=stars[train],
-        timestamp=ratings.timestamp[train].astype(np.float64),
+        user_index=users,
+        item_index=items,
+        weight=weight,
+        rating=stars,
+        timestamp=ratings.timestamp.astype(np.float64),
         n_items=len(catalog),
     )
-    histories, relevant = _users(log, users, items, held_out & (ratings.rating >= 4))
-    item_users = np.bincount(log.item_index, minlength=len(catalog)).astype(float)
+    return prepare_log(catalog, log, split)
+
+
+class InsufficientData(ValueError):
+    """The data leave no user to evaluate (no held-out positive anywhere)."""
+
+
+def prepare_log(
+    catalog: Catalog,
+    log: InteractionLog,
+    split: Split = "test",
+    *,
+    positive_rating: float = 4.0,
+) -> EvaluationData:
+    """The protocol's rules on any catalogue and its whole interaction log.
+
+    Per user, events sorted by (timestamp, item index); the last
+    floor(0.2 * n_u + 0.5) are held out, the rest train (validation: the same cut
+    again inside train). Models fit on the train events as they are (their
+    profile weights; weight 0 marks an item as had without liking it).
+    Candidates are every item minus those the user has in train. Relevant are
+    the held-out positives not already had in train: an event with a rating is
+    positive at positive_rating or above, one without (click, view, purchase)
+    when its profile weight is above 0.
+
+    Raises:
+        InsufficientData: no user has a relevant held-out item.
+    """
+    events = Ratings(
+        user_id=log.user_index,
+        item_id=log.item_index,
+        rating=log.rating,
+        timestamp=log.timestamp,
+    )
+    train, held_out = temporal_split(events)
+    if split == "validation":
+        fit_part, validation_part = temporal_split(_subset(events, train))
+        train_rows = np.flatnonzero(train)
+        train = np.zeros_like(train)
+        held_out = np.zeros_like(train)
+        train[train_rows[fit_part]] = True
+        held_out[train_rows[validation_part]] = True
+    rated = np.isfinite(log.rating)
+    positive = np.where(rated, log.rating >= positive_rating, log.weight > 0)
+    train_log = InteractionLog(
+        user_ids=log.user_ids,
+        user_index=log.user_index[train],
+        item_index=log.item_index[train],
+        weight=log.weight[train],
+        rating=log.rating[train],
+        timestamp=log.timestamp[train],
+        n_items=log.n_items,
+    )
+    histories, relevant = _users(
+        train_log, log.user_index, log.item_index, held_out & positive
+    )
+    if not histories:
+        raise InsufficientData(
+            f"no user has a held-out positive in the {split} split: evaluation "
+            "needs users with several events over time, some of them positive"
+        )
+    item_users = np.bincount(train_log.item_index, minlength=len(catalog))
     return EvaluationData(
-        split, catalog, log, histories, relevant, _genres(catalog), item_users
+        split,
+        catalog,
+        train_log,
+        histories,
+        relevant,
+        _genres(catalog),
+        item_users.astype(float),
     )
 
 
@@ -168,7 +228,7 @@ def _users(
     histories, relevant_items = [], []
     for position in range(len(log.user_ids)):
         rows = order[bounds[position] : bounds[position + 1]]
-        liked = np.unique(wanted[position].indices)
+        liked = np.setdiff1d(wanted[position].indices, log.item_index[rows])
         if liked.size == 0:
             continue
         histories.append(
@@ -318,13 +378,66 @@ def evaluate(
     n_resamples: int = 2000,
     seed: int = 0,
 ) -> Report:
-    """Fit every spec on the split's train log and summarise it on its users.
+    """Protocol ml100k-temporal-v1: fit every spec on the split's train log and
+    summarise it on its users.
 
     Raises:
         InvalidRecommenderConfig: a spec has an unknown type or bad params.
         ProtocolViolation: a model returned a forbidden list.
     """
-    data = prepare(movielens, split)
+    return evaluate_data(
+        prepare(movielens, split),
+        specs,
+        baseline=baseline,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+
+
+def evaluate_log(
+    catalog: Catalog,
+    log: InteractionLog,
+    specs: list[ModelSpec],
+    *,
+    baseline: str | None = None,
+    split: Split = "test",
+    positive_rating: float = 4.0,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> Report:
+    """The same rules on a user's own catalogue and interaction log (for example
+    read from the database), reported as protocol OWN_DATA_PROTOCOL.
+
+    `log` holds every event to split, old and new, with profile weights
+    (0 for events that only mark an item as had), ratings (NaN for events
+    without one) and timestamps; see `prepare_log` for the rules.
+
+    Raises:
+        InsufficientData: no user can be evaluated.
+        InvalidRecommenderConfig: a spec has an unknown type or bad params.
+        ProtocolViolation: a model returned a forbidden list.
+    """
+    data = prepare_log(catalog, log, split, positive_rating=positive_rating)
+    return evaluate_data(
+        data,
+        specs,
+        baseline=baseline,
+        n_resamples=n_resamples,
+        seed=seed,
+        protocol=OWN_DATA_PROTOCOL,
+    )
+
+
+def evaluate_data(
+    data: EvaluationData,
+    specs: list[ModelSpec],
+    *,
+    baseline: str | None = None,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    protocol: str = PROTOCOL,
+) -> Report:
+    """Fit every spec on a prepared split's train log and summarise it."""
     results: dict[str, UserResults] = {}
     alphas: dict[str, float | None] = {}
     for spec in specs:
@@ -344,5 +457,5 @@ def evaluate(
         seed=seed,
     )
     return Report(
-        PROTOCOL, split, K, data.n_users, n_resamples, seed, baseline, summaries
+        protocol, data.split, K, data.n_users, n_resamples, seed, baseline, summaries
     )

@@ -8,8 +8,17 @@ from click.testing import CliRunner
 
 from experimentation.movielens import MovieLens
 from recommenders.cli import evaluate_command, parse_config, parse_sweep
-from recommenders.evaluation import ModelSpec, evaluate, prepare
-from tests.recommenders.conftest import data_path
+from recommenders.data import InteractionLog
+from recommenders.evaluation import (
+    OWN_DATA_PROTOCOL,
+    InsufficientData,
+    ModelSpec,
+    evaluate,
+    evaluate_log,
+    prepare,
+    prepare_log,
+)
+from tests.recommenders.conftest import data_path, small_catalog
 
 
 def test_prepare_test_split_follows_the_protocol(movielens: MovieLens) -> None:
@@ -116,3 +125,60 @@ def test_evaluate_best_preset_reaches_implicit_als(movielens: MovieLens) -> None
     assert best.metrics["ndcg"].mean >= 0.173
     assert best.versus_baseline["ndcg"].mean > 0
     assert best.coverage >= 0.2
+
+
+def own_log(
+    n_users: int = 40, rating: float | None = None, seed: int = 3
+) -> InteractionLog:
+    """Implicit events on the eight-item catalogue: ten per user, over time."""
+    rng = np.random.default_rng(seed)
+    users = np.repeat(np.arange(n_users, dtype=np.int32), 10)
+    items = np.concatenate(
+        [rng.permutation(8)[:5].repeat(2) for _ in range(n_users)]
+    ).astype(np.int32)
+    weight = rng.choice(np.array([0.0, 1.0, 1.5], np.float32), size=users.size)
+    ratings = np.full(users.size, np.nan if rating is None else rating, np.float32)
+    return InteractionLog(
+        user_ids=[f"u{u}" for u in range(n_users)],
+        user_index=users,
+        item_index=items,
+        weight=weight,
+        rating=ratings,
+        timestamp=np.arange(users.size, dtype=np.float64) * 60.0,
+        n_items=8,
+    )
+
+
+def test_prepare_log_applies_the_rules_to_implicit_events() -> None:
+    log = own_log()
+    data = prepare_log(small_catalog(), log, "test")
+    assert len(data.train) == 40 * 8  # floor(0.2 * 10 + 0.5) = 2 held out each
+    assert 0 < data.n_users <= 40
+    for user, relevant in zip(data.histories, data.relevant, strict=True):
+        assert relevant.size > 0
+        assert not np.isin(relevant, user.item_index).any()
+    validation = prepare_log(small_catalog(), log, "validation")
+    assert len(validation.train) < len(data.train)
+
+
+def test_prepare_log_counts_ratings_below_the_threshold_as_negative() -> None:
+    with pytest.raises(InsufficientData):
+        prepare_log(small_catalog(), own_log(rating=3.0), "test")
+    assert prepare_log(small_catalog(), own_log(rating=5.0), "test").n_users > 0
+
+
+def test_evaluate_log_reports_own_data_with_paired_differences() -> None:
+    report = evaluate_log(
+        small_catalog(),
+        own_log(),
+        [
+            ModelSpec("popularity", "popularity", {}),
+            ModelSpec("content", "content", {}),
+        ],
+        baseline="popularity",
+        n_resamples=50,
+    )
+    assert report.protocol == OWN_DATA_PROTOCOL
+    assert [m.name for m in report.models] == ["popularity", "content"]
+    assert "ndcg" in report.models[1].versus_baseline
+    assert all(np.isfinite(m.metrics["ndcg"].mean) for m in report.models)
