@@ -194,7 +194,9 @@ class RecommendationService:
         started = time.perf_counter()
         experiment = self.experiments.running(session, experiment_key)
         variant = assigned_variant(experiment, user_id)
-        scope = f"{experiment.key}:{variant.key}:{page}:{k}"
+        # The variant's row id, not its key: a deleted and recreated experiment
+        # must never be served lists cached for its predecessor.
+        scope = f"{experiment.key}:{variant.id}:{page}:{k}"
         entry = self.cache.get(user_id, scope)
         from_cache = entry is not None
         if entry is None:

@@ -118,9 +118,10 @@ def load_history(
 ) -> UserHistory:
     """The user's items and summed profile weights, as stored right now."""
     rows = session.execute(
-        select(Event.item_id, Event.type, Event.value, Event.dwell_seconds).where(
-            Event.user_id == user_id, Event.type.in_(HAVING_TYPES)
-        )
+        select(Event.item_id, Event.type, Event.value, Event.dwell_seconds)
+        .where(Event.user_id == user_id, Event.type.in_(HAVING_TYPES))
+        # Summing in a fixed order keeps scores, and so lists, repeatable.
+        .order_by(Event.id)
     ).all()
     index = catalog.index
     kept = [r for r in rows if r.item_id in index]

@@ -147,3 +147,21 @@ def test_recommendations_k_out_of_range_422(client: TestClient, engine: Engine) 
         )
         assert response.status_code == 422
         assert response.json()["error"]["message"].startswith("query.k:")
+
+
+def test_recommendations_recreated_experiment_not_served_old_cache(
+    client: TestClient, engine: Engine
+) -> None:
+    """Guards against lists cached for a deleted experiment being served to a
+    new experiment with the same key (the demo's rerun does exactly this)."""
+    from experimentation.experiments import delete_experiment
+
+    _running_flagship(client, engine)
+    assert _recommend(client, "u3")["from_cache"] is False
+    assert _recommend(client, "u3")["from_cache"] is True
+    with Session(engine) as session:
+        delete_experiment(session, key="rec-algorithm-v2")
+        session.commit()
+    client.post("/v1/experiments", json=flagship_spec())
+    client.post("/v1/experiments/rec-algorithm-v2/start")
+    assert _recommend(client, "u3")["from_cache"] is False
