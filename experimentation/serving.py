@@ -194,9 +194,11 @@ class RecommendationService:
         started = time.perf_counter()
         experiment = self.experiments.running(session, experiment_key)
         variant = assigned_variant(experiment, user_id)
-        # The variant's row id, not its key: a deleted and recreated experiment
-        # must never be served lists cached for its predecessor.
-        scope = f"{experiment.key}:{variant.id}:{page}:{k}"
+        # The start time tells runs of one key apart (a stopped experiment never
+        # restarts): a deleted and recreated experiment must never be served
+        # lists cached for its predecessor.
+        run = experiment.started_at.timestamp() if experiment.started_at else 0
+        scope = f"{experiment.key}:{run}:{variant.key}:{page}:{k}"
         entry = self.cache.get(user_id, scope)
         from_cache = entry is not None
         if entry is None:

@@ -150,7 +150,7 @@ def test_recommendations_k_out_of_range_422(client: TestClient, engine: Engine) 
 
 
 def test_recommendations_recreated_experiment_not_served_old_cache(
-    client: TestClient, engine: Engine
+    client: TestClient, engine: Engine, clock: FakeClock
 ) -> None:
     """Guards against lists cached for a deleted experiment being served to a
     new experiment with the same key (the demo's rerun does exactly this)."""
@@ -162,6 +162,7 @@ def test_recommendations_recreated_experiment_not_served_old_cache(
     with Session(engine) as session:
         delete_experiment(session, key="rec-algorithm-v2")
         session.commit()
+    clock.now += timedelta(seconds=1)
     client.post("/v1/experiments", json=flagship_spec())
     client.post("/v1/experiments/rec-algorithm-v2/start")
     assert _recommend(client, "u3")["from_cache"] is False
