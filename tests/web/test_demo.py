@@ -17,9 +17,9 @@ from web.demo import run_demo
 def test_demo_ends_final_and_reruns_safely(
     settings: Settings, engine: Engine, movielens_path: Path
 ) -> None:
-    report = run_demo(settings, movielens_path, sample_size=1_200)
+    report = run_demo(settings, movielens_path, sample_size=1_000)
     assert report.label == "final"
-    assert report.progress.users == 1_200
+    assert report.progress.users == 1_000
     assert not report.srm.mismatch
     names = [m.metric.name for m in report.metrics]
     assert names == [
@@ -37,12 +37,12 @@ def test_demo_ends_final_and_reruns_safely(
         )
     assert exposures and demo_events
 
-    again = run_demo(settings, movielens_path, sample_size=1_200)
+    again = run_demo(settings, movielens_path, sample_size=1_000)
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Exposure)) == exposures
         assert (
             session.scalar(select(func.count()).where(Event.event_id.like("demo-%")))
             == demo_events
         )
-    assert again.progress.users == 1_200
+    assert again.progress.users == 1_000
     assert [v.n for v in again.metrics[0].values] == [v.n for v in ctr.values]
