@@ -103,8 +103,10 @@ class Hybrid(FallbackRecommender):
         als_weight = {"user_knn": 0.0, "als": 1.0}.get(
             self.config.collaborative_model, self.config.als_weight
         )
-        collaborative = (1.0 - als_weight) * self._normalise(knn, candidates)
-        collaborative += als_weight * self._normalise(als, candidates)
+        collaborative = np.zeros(candidates.shape[0])
+        for weight, scores in ((1.0 - als_weight, knn), (als_weight, als)):
+            if weight > 0 and scores is not None:
+                collaborative += weight * self._normalise(scores, candidates)
         return (
             alpha * self._normalise(content, candidates),
             (1.0 - alpha) * collaborative,
