@@ -13,6 +13,7 @@ import click
 import yaml
 from pydantic import ValidationError
 
+from analysis.choices import analysis_settings
 from analysis.render import render_text
 from analysis.report import build_report, report_to_dict
 from experimentation import accounts, audit, experiments, importers
@@ -248,6 +249,29 @@ def user_create(email: str, role: str, name: str, password: str) -> None:
     click.echo(f"created {role} {email.strip().lower()}")
 
 
+@user_group.command(name="password")
+@click.argument("email")
+@click.password_option(
+    "--password",
+    envvar="SPLITREC_PASSWORD",
+    help="Asked for when not given; SPLITREC_PASSWORD also works.",
+)
+def user_password(email: str, password: str) -> None:
+    """Set a new password for EMAIL; their browser sessions end."""
+    now = utc_now()
+    with session_scope(_engine()) as session:
+        account = accounts.find_account(session, email=email)
+        accounts.set_password(session, account=account, password=password)
+        audit.record(
+            session,
+            actor="command line",
+            action="set_password",
+            target=account.email,
+            now=now,
+        )
+    click.echo(f"password set for {account.email}")
+
+
 @main.group(name="key")
 def key_group() -> None:
     """API keys for apps and analysts."""
@@ -282,10 +306,38 @@ def key_create(name: str, scope: str) -> None:
 @main.command()
 @click.argument("key")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def report(key: str, fmt: str) -> None:
+@click.option(
+    "--correction",
+    type=click.Choice(["holm", "benjamini_hochberg"]),
+    default="holm",
+    show_default=True,
+)
+@click.option("--family", help="Metrics in the correction family, by comma.")
+@click.option("--primary", help="The metric a ship decision rests on.")
+@click.option("--winsorize", type=float, help="Cap revenue and duration, e.g. 0.99.")
+@click.option("--cuped/--no-cuped", default=True, show_default=True)
+def report(
+    key: str,
+    fmt: str,
+    correction: str,
+    family: str | None,
+    primary: str | None,
+    winsorize: float | None,
+    cuped: bool,
+) -> None:
     """Print the result report of experiment KEY."""
+    try:
+        settings = analysis_settings(
+            correction=correction,
+            family=family,
+            primary=primary,
+            winsorize=winsorize,
+            cuped=cuped,
+        )
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
     with session_scope(_engine()) as session:
-        built = build_report(session, key=key, now=utc_now())
+        built = build_report(session, key=key, now=utc_now(), settings=settings)
     if fmt == "json":
         click.echo(json.dumps(report_to_dict(built), indent=2))
     else:

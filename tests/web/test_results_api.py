@@ -144,3 +144,39 @@ def test_results_sample_ratio_mismatch_blocks(
     assert report["sample_ratio_mismatch"]["mismatch"] is True
     assert report["result"] == "blocked"
     assert report["warnings"][0].startswith("Sample-ratio mismatch")
+
+
+def test_results_analysis_choices(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    with Session(engine) as session:
+        add_catalogue(session)
+        add_history(session, n_users=30)
+        session.commit()
+    client.post("/v1/experiments", json=flagship_spec(sampleSize=10))
+    client.post("/v1/experiments/rec-algorithm-v2/start")
+    clock.now += timedelta(hours=1)
+    _traffic(client, clock, range(30))
+    url = "/v1/experiments/rec-algorithm-v2/results"
+    chosen = client.get(
+        url, params={"family": "conversion", "correction": "benjamini_hochberg"}
+    ).json()
+    in_family = {
+        name: metric["comparisons"]["treatment"]["in_correction_family"]
+        for name, metric in chosen["metrics"].items()
+    }
+    assert in_family == {
+        "click_through_rate": False,
+        "conversion": True,
+        "avg_session_duration": False,
+        "revenue_per_user": False,
+    }
+    for params, message in [
+        ({"correction": "bonferonni"}, "correction must be one of"),
+        ({"family": "conversion,ctr"}, "family: unknown metric 'ctr'"),
+        ({"primary": "nope"}, "primary: unknown metric 'nope'"),
+        ({"winsorize": 1.5}, "query.winsorize"),
+    ]:
+        response = client.get(url, params=params)
+        assert response.status_code == 422, params
+        assert message in response.json()["error"]["message"]

@@ -5,8 +5,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
+from analysis.choices import analysis_settings
 from analysis.report import build_report, report_to_dict
 from experimentation import audit, experiments
+from experimentation.errors import InvalidInput
 from experimentation.spec import ExperimentSpec
 from web.deps import AnalystKeyDep, EditorKeyDep, NowDep, SessionDep
 from web.schemas import ERROR_RESPONSES, ExperimentPublic
@@ -72,7 +74,31 @@ def stop_experiment(
 
 @router.get("/{key}/results")
 def read_results(
-    session: SessionDep, now: NowDep, _key: AnalystKeyDep, key: str
+    session: SessionDep,
+    now: NowDep,
+    _key: AnalystKeyDep,
+    key: str,
+    correction: Annotated[str, Query(description="holm or benjamini_hochberg")] = (
+        "holm"
+    ),
+    family: Annotated[
+        str | None, Query(description="Metrics in the correction family, by comma")
+    ] = None,
+    primary: Annotated[str | None, Query(description="The ship metric")] = None,
+    winsorize: Annotated[
+        float | None, Query(ge=0.5, lt=1.0, description="Cap at this percentile")
+    ] = None,
+    cuped: bool = True,
 ) -> dict[str, Any]:
     """The result report: interim until sample size and minimum duration are met."""
-    return report_to_dict(build_report(session, key=key, now=now))
+    try:
+        settings = analysis_settings(
+            correction=correction,
+            family=family,
+            primary=primary,
+            winsorize=winsorize,
+            cuped=cuped,
+        )
+    except ValueError as error:
+        raise InvalidInput(str(error)) from error
+    return report_to_dict(build_report(session, key=key, now=now, settings=settings))
