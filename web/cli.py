@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from analysis.choices import analysis_settings
+from analysis.cli import power
 from analysis.render import render_text
 from analysis.report import build_report, report_to_dict
 from experimentation import accounts, audit, experiments, importers
@@ -21,6 +22,7 @@ from experimentation.db import engine_for, migrate, session_scope
 from experimentation.errors import SplitrecError
 from experimentation.settings import get_settings
 from experimentation.spec import ExperimentSpec
+from recommenders.cli import evaluate
 from web import logs
 from web.errors import describe_validation
 from web.state import utc_now
@@ -366,12 +368,10 @@ def demo(data: Path | None, serve: bool, host: str, port: int) -> None:
         uvicorn.run("web.asgi:app", host=host, port=port, log_level="warning")
 
 
-try:  # the offline evaluator lives with the recommenders
-    from recommenders.cli import evaluate
-
-    main.add_command(evaluate)
-except ImportError:  # pragma: no cover - only while recommenders/cli.py is absent
-    pass
+# Commands that live with their packages: the offline evaluator with the
+# recommenders, the power calculator with the statistics.
+main.add_command(evaluate)
+main.add_command(power)
 
 
 if __name__ == "__main__":

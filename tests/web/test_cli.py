@@ -84,3 +84,13 @@ def test_cli_import_events_twice_adds_nothing(
     assert "events 1 stored; 0 already there" in first.output
     second = runner.invoke(main, ["import", "events", str(events)])
     assert "events 0 stored; 1 already there" in second.output
+
+
+def test_cli_power_and_evaluate_registered() -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["power", "--baseline", "0.1", "--mde", "0.05", "--allocation", "90/10"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "treatment:" in result.output
+    assert runner.invoke(main, ["evaluate", "--help"]).exit_code == 0
