@@ -131,6 +131,15 @@ def get_account(session: Session, *, account_id: int) -> Account:
     return account
 
 
+def find_account(session: Session, *, email: str) -> Account:
+    account = session.scalar(
+        select(Account).where(Account.email == email.strip().lower())
+    )
+    if account is None:
+        raise NotFound(f"no account for {email.strip().lower()}")
+    return account
+
+
 def count_admins(session: Session) -> int:
     return len(
         session.scalars(

@@ -207,6 +207,12 @@ def lines(
         )
     step = max(1, math.ceil(len(xs) / 5))
     shown = xs[::step]
+    if shown[-1] != xs[-1]:
+        # The last day is always labelled; a label too close to it gives way.
+        if px(xs[-1]) - px(shown[-1]) < 70:
+            shown[-1] = xs[-1]
+        else:
+            shown.append(xs[-1])
     for moment in shown:
         anchor = "middle"
         if len(xs) > 1 and moment == xs[0]:

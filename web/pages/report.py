@@ -227,6 +227,15 @@ DASHBOARD = (
 )
 
 
+def _latest(days: list[DayFigures], name: str) -> float:
+    """The last day's figure that is defined (the running day may have none)."""
+    for day in reversed(days):
+        value = _figure(day, name)
+        if math.isfinite(value):
+            return value
+    return math.nan
+
+
 def _figure(day: DayFigures, name: str) -> float:
     value: float = getattr(day, name)
     return value
@@ -254,9 +263,7 @@ def dashboard_page(
             )
             for s in series
         ]
-        latest = {
-            s.key: (fmt(_figure(s.days[-1], name)) if s.days else "n/a") for s in series
-        }
+        latest = {s.key: fmt(_latest(s.days, name)) for s in series}
         panels.append(
             {
                 "name": name,
