@@ -10,21 +10,27 @@ per item, the way not to do it) against the vectorised content scorer.
 
 from __future__ import annotations
 
-import argparse
-import math
-import time
-from collections.abc import Callable
-from pathlib import Path
+import os
 
-import numpy as np
+# One BLAS thread, as a serving worker runs (see bench/recommend_scale.py).
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
-from experimentation.movielens import load
-from recommenders.base import Recommender, top_k
-from recommenders.cli import default_data_path
-from recommenders.content import Content
-from recommenders.data import UserHistory
-from recommenders.evaluation import prepare
-from recommenders.registry import build
+import argparse  # noqa: E402
+import math  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from experimentation.movielens import load  # noqa: E402
+from recommenders.base import Recommender, top_k  # noqa: E402
+from recommenders.cli import default_data_path  # noqa: E402
+from recommenders.content import Content  # noqa: E402
+from recommenders.data import UserHistory  # noqa: E402
+from recommenders.evaluation import prepare  # noqa: E402
+from recommenders.registry import PRESETS, build  # noqa: E402
 
 K = 10
 
@@ -89,8 +95,10 @@ def main() -> None:
     users = data.histories
     print(f"ML100K test split: {len(users)} users x {len(data.catalog)} items, top {K}")
     models: dict[str, Recommender] = {}
-    for name in ("popularity", "content", "collaborative", "hybrid"):
-        models[name] = build(name, {}).fit(data.catalog, data.train)
+    specs = {name: (name, {}) for name in ("popularity", "content", "collaborative")}
+    specs |= {"hybrid": ("hybrid", {}), "hybrid_knn_als": PRESETS["hybrid_knn_als"]}
+    for name, (type_, params) in specs.items():
+        models[name] = build(type_, params).fit(data.catalog, data.train)
         times = timed(lambda u, m=models[name]: m.recommend(u, K), users, args.passes)
         print(f"{name:<14} {percentiles(times)}")
 

@@ -102,8 +102,15 @@ class Collaborative(FallbackRecommender):
         # million users would cost more than the rest of the request).
         rows = item_users[items]
         contribution = rows.data * np.repeat(weights, np.diff(rows.indptr))
-        users, inverse = np.unique(rows.indices, return_inverse=True)
-        similarity = np.bincount(inverse, weights=contribution, minlength=users.size)
+        n_users = item_users.shape[1]
+        if rows.nnz * 16 > n_users:
+            # Many shared users: one pass over a dense vector beats sorting them.
+            dense = np.bincount(rows.indices, weights=contribution, minlength=n_users)
+            users = np.flatnonzero(dense)
+            similarity = dense[users]
+        else:
+            users, inverse = np.unique(rows.indices, return_inverse=True)
+            similarity = np.bincount(inverse, weights=contribution)
         keep = similarity > self.config.min_similarity
         if history.user_position is not None:
             keep &= users != history.user_position
