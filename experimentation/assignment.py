@@ -39,6 +39,15 @@ def choose(weights: Sequence[float], position: float) -> int:
     return min(index, len(weights) - 1)
 
 
+def enrolled(salt: str, experiment_key: str, user_id: str, traffic: float) -> bool:
+    """Whether the user is in the experiment's ramped share of traffic.
+
+    A hash independent of the variant bucket (the salt gets ":traffic"), so
+    ramping up keeps everyone already enrolled, in the same variant.
+    """
+    return bucket(f"{salt}:traffic", experiment_key, user_id) < traffic
+
+
 def assign(
     salt: str, experiment_key: str, user_id: str, weights: Sequence[float]
 ) -> int:

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
-from experimentation.errors import Conflict, InvalidState, NotFound
+from experimentation.errors import Conflict, InvalidInput, InvalidState, NotFound
 from experimentation.models import Experiment, Exposure, Variant
 from experimentation.spec import ExperimentSpec
 
@@ -47,6 +47,7 @@ def create_experiment(
         sample_size=spec.sample_size,
         minimum_duration_seconds=spec.minimum_duration_seconds,
         metrics=list(spec.metrics),
+        traffic=spec.traffic,
         created_at=now,
         variants=[
             Variant(
@@ -109,6 +110,21 @@ def stop_experiment(session: Session, *, key: str, now: datetime) -> Experiment:
     experiment.stopped_at = now
     _changed(key)
     log.info("experiment stopped", extra={"experiment": key})
+    return experiment
+
+
+def ramp_experiment(
+    session: Session, *, key: str, traffic: float, now: datetime
+) -> Experiment:
+    """Change the share of users enrolled; variants and their weights stay."""
+    if not 0 < traffic <= 1:
+        raise InvalidInput("traffic must be more than 0 and at most 1")
+    experiment = get_experiment(session, key=key)
+    if experiment.status == "stopped":
+        raise InvalidState(f"experiment {key!r} was stopped; it cannot be ramped")
+    experiment.traffic = traffic
+    _changed(key)
+    log.info("experiment ramped", extra={"experiment": key, "traffic": traffic})
     return experiment
 
 

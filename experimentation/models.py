@@ -120,6 +120,8 @@ class Experiment(Base):
     salt: Mapped[str] = mapped_column(String(64))
     sample_size: Mapped[int] = mapped_column(Integer)
     minimum_duration_seconds: Mapped[int] = mapped_column(Integer)
+    traffic: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
+    """Share of users enrolled (0 to 1); ramped up while the experiment runs."""
     metrics: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column()
     started_at: Mapped[datetime | None] = mapped_column()

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from experimentation.assignment import assign
+from experimentation.assignment import assign, enrolled
 from experimentation.cache import RecommendationCache
 from experimentation.experiments import on_change, running_experiment
 from experimentation.models import Experiment, Exposure, Variant
@@ -36,6 +36,8 @@ class ServedList:
     items: list[dict[str, Any]]
     from_cache: bool
     fallback: bool
+    enrolled: bool = True
+    """False outside the ramped share: the control's list, no exposure logged."""
 
 
 @dataclass
@@ -193,7 +195,14 @@ class RecommendationService:
     ) -> ServedList:
         started = time.perf_counter()
         experiment = self.experiments.running(session, experiment_key)
-        variant = assigned_variant(experiment, user_id)
+        in_experiment = enrolled(
+            experiment.salt, experiment.key, user_id, experiment.traffic
+        )
+        variant = (
+            assigned_variant(experiment, user_id)
+            if in_experiment
+            else experiment.variants[0]
+        )
         # The start time tells runs of one key apart (a stopped experiment never
         # restarts): a deleted and recreated experiment must never be served
         # lists cached for its predecessor.
@@ -205,6 +214,16 @@ class RecommendationService:
             entry = self._compute(session, variant, user_id, k)
             self.cache.put(user_id, scope, entry)
         request_id = uuid.uuid4().hex
+        if not in_experiment:
+            return ServedList(
+                request_id=request_id,
+                experiment=experiment.key,
+                variant=variant.key,
+                items=entry["items"],
+                from_cache=from_cache,
+                fallback=bool(entry.get("fallback")),
+                enrolled=False,
+            )
         quality = entry.get("quality") or {}
         if session.get_bind().dialect.name == "postgresql":
             # An exposure row need not wait for the WAL flush: a database

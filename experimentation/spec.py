@@ -50,6 +50,8 @@ class ExperimentSpec(BaseModel):
     sample_size: int = Field(alias="sampleSize", gt=0, le=1_000_000_000)
     minimum_duration: str = Field(alias="minimumDuration")
     salt: str | None = Field(default=None, min_length=1, max_length=64)
+    traffic: float = Field(default=1.0, gt=0, le=1)
+    """Share of users enrolled; the rest get the control's list, unlogged."""
 
     @field_validator("variants")
     @classmethod

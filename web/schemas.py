@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from experimentation.durations import format_duration
 from experimentation.models import Experiment
@@ -23,6 +23,14 @@ class RecommendationsPublic(BaseModel):
     variant: str
     items: list[RecommendedItem]
     from_cache: bool
+    enrolled: bool = True
+    """False when the user is outside the ramped traffic: they get the
+    control's list and no exposure is logged."""
+
+
+class RampIn(BaseModel):
+    traffic: float = Field(gt=0, le=1)
+    """Share of users enrolled in the experiment, e.g. 0.25."""
 
 
 class IngestPublic(BaseModel):
@@ -50,6 +58,7 @@ class ExperimentPublic(BaseModel):
     variants: list[VariantPublic]
     metrics: list[str]
     sampleSize: int
+    traffic: float
     minimumDuration: str
     created_at: datetime
     started_at: datetime | None
@@ -74,6 +83,7 @@ class ExperimentPublic(BaseModel):
             ],
             metrics=list(experiment.metrics),
             sampleSize=experiment.sample_size,
+            traffic=experiment.traffic,
             minimumDuration=format_duration(experiment.minimum_duration_seconds),
             created_at=experiment.created_at,
             started_at=experiment.started_at,

@@ -75,3 +75,16 @@ def test_assign_differs_between_experiments() -> None:
         for i in range(10_000)
     )
     assert 4_700 < same < 5_300
+
+
+def test_enrolled_share_and_monotone_ramp() -> None:
+    """Ramping up keeps everyone already enrolled."""
+    from experimentation.assignment import enrolled
+
+    users = [str(i) for i in range(20_000)]
+    at_10 = {u for u in users if enrolled("s", "exp", u, 0.1)}
+    at_50 = {u for u in users if enrolled("s", "exp", u, 0.5)}
+    assert 1_850 < len(at_10) < 2_150
+    assert 9_750 < len(at_50) < 10_250
+    assert at_10 <= at_50
+    assert all(enrolled("s", "exp", u, 1.0) for u in users[:100])

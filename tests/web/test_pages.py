@@ -365,3 +365,29 @@ def test_pages_unknown_experiment_404(editor: TestClient) -> None:
         response = editor.get(url)
         assert response.status_code == 404
         assert response.template.name == "error.html"  # type: ignore[attr-defined]
+
+
+def test_pages_ramp_sets_traffic_and_refuses_nonsense(
+    editor: TestClient, engine: Engine
+) -> None:
+    assert submit(editor, "/experiments/new").status_code == 303
+    token = form_token(editor, "/experiments/rec-algorithm-v2")
+    response = editor.post(
+        "/experiments/rec-algorithm-v2/ramp",
+        data={"csrf_token": token, "traffic_percent": "25"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    page = editor.get("/experiments/rec-algorithm-v2")
+    assert page.context["experiment"].traffic == 0.25  # type: ignore[attr-defined]
+    for bad in ("0", "150", "lots"):
+        response = editor.post(
+            "/experiments/rec-algorithm-v2/ramp",
+            data={"csrf_token": token, "traffic_percent": bad},
+        )
+        assert response.status_code == 422, bad
+        assert response.template.name == "error.html"  # type: ignore[attr-defined]
+    missing_token = editor.post(
+        "/experiments/rec-algorithm-v2/ramp", data={"traffic_percent": "50"}
+    )
+    assert missing_token.status_code == 403

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from analysis.metrics import METRICS
 from experimentation import audit, editing, experiments
-from experimentation.errors import Conflict, InvalidState, NotFound
+from experimentation.errors import Conflict, InvalidInput, InvalidState, NotFound
 from experimentation.models import Experiment
 from recommenders.registry import RECOMMENDER_TYPES
 from web.auth import CsrfChecked, EditorDep, SignedIn, ViewerDep
@@ -303,3 +303,43 @@ def stop_experiment(
     request: Request, session: SessionDep, now: NowDep, user: EditorDep, key: str
 ) -> Response:
     return _transition(request, session, now, user, key, "stop")
+
+
+@router.post("/experiments/{key}/ramp", dependencies=[CsrfChecked])
+def ramp_experiment(
+    request: Request,
+    session: SessionDep,
+    now: NowDep,
+    user: EditorDep,
+    key: str,
+    traffic_percent: Annotated[str, Form()] = "",
+) -> Response:
+    """Set the share of users enrolled, in percent."""
+    try:
+        traffic = float(traffic_percent) / 100
+        experiments.ramp_experiment(session, key=key, traffic=traffic, now=now)
+    except NotFound as error:
+        return not_found(request, user, error)
+    except (ValueError, InvalidInput, InvalidState) as error:
+        message = (
+            str(error)
+            if isinstance(error, InvalidInput | InvalidState)
+            else "traffic must be a number of percent, from 1 to 100"
+        )
+        return render(
+            request,
+            "error.html",
+            {"title": "Not possible", "message": message, "back": key},
+            user=user,
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+    audit.record(
+        session,
+        actor=user.actor,
+        action="ramp",
+        target=key,
+        now=now,
+        detail={"traffic": traffic},
+    )
+    session.commit()
+    return see(f"/experiments/{key}")

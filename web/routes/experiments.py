@@ -11,7 +11,7 @@ from experimentation import audit, experiments
 from experimentation.errors import InvalidInput
 from experimentation.spec import ExperimentSpec
 from web.deps import AnalystKeyDep, EditorKeyDep, NowDep, SessionDep
-from web.schemas import ERROR_RESPONSES, ExperimentPublic
+from web.schemas import ERROR_RESPONSES, ExperimentPublic, RampIn
 
 log = logging.getLogger(__name__)
 router = APIRouter(
@@ -68,6 +68,26 @@ def stop_experiment(
     """Stop serving; the analysis window ends now."""
     experiment = experiments.stop_experiment(session, key=key, now=now)
     audit.record(session, actor=client.actor, action="stop", target=key, now=now)
+    session.commit()
+    return ExperimentPublic.of(experiment)
+
+
+@router.post("/{key}/ramp")
+def ramp_experiment(
+    session: SessionDep, now: NowDep, client: EditorKeyDep, key: str, ramp: RampIn
+) -> ExperimentPublic:
+    """Change the share of users enrolled; variants, weights and salt stay."""
+    experiment = experiments.ramp_experiment(
+        session, key=key, traffic=ramp.traffic, now=now
+    )
+    audit.record(
+        session,
+        actor=client.actor,
+        action="ramp",
+        target=key,
+        now=now,
+        detail={"traffic": ramp.traffic},
+    )
     session.commit()
     return ExperimentPublic.of(experiment)
 
