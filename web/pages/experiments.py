@@ -34,6 +34,19 @@ def not_found(request: Request, user: SignedIn, error: NotFound) -> HTMLResponse
     )
 
 
+def not_possible(
+    request: Request, user: SignedIn, key: str, message: str, status_code: int
+) -> HTMLResponse:
+    """The error page for an action the experiment's state or input forbids."""
+    return render(
+        request,
+        "error.html",
+        {"title": "Not possible now", "message": message, "back": key},
+        user=user,
+        status_code=status_code,
+    )
+
+
 def see(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
 
@@ -279,13 +292,7 @@ def _transition(
     except NotFound as error:
         return not_found(request, user, error)
     except InvalidState as error:
-        return render(
-            request,
-            "error.html",
-            {"title": "Not possible now", "message": str(error), "back": key},
-            user=user,
-            status_code=status.HTTP_409_CONFLICT,
-        )
+        return not_possible(request, user, key, str(error), status.HTTP_409_CONFLICT)
     audit.record(session, actor=user.actor, action=action, target=key, now=now)
     session.commit()
     return see(f"/experiments/{key}")
@@ -320,18 +327,16 @@ def ramp_experiment(
         experiments.ramp_experiment(session, key=key, traffic=traffic, now=now)
     except NotFound as error:
         return not_found(request, user, error)
-    except (ValueError, InvalidInput, InvalidState) as error:
+    except InvalidState as error:
+        return not_possible(request, user, key, str(error), status.HTTP_409_CONFLICT)
+    except (ValueError, InvalidInput) as error:
         message = (
             str(error)
-            if isinstance(error, InvalidInput | InvalidState)
+            if isinstance(error, InvalidInput)
             else "traffic must be a number of percent, from 1 to 100"
         )
-        return render(
-            request,
-            "error.html",
-            {"title": "Not possible", "message": message, "back": key},
-            user=user,
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        return not_possible(
+            request, user, key, message, status.HTTP_422_UNPROCESSABLE_CONTENT
         )
     audit.record(
         session,
