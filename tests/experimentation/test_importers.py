@@ -60,7 +60,7 @@ def test_import_movielens_history_only_from_zip(
 def test_import_movielens_not_movielens_refused(
     session: Session, tmp_path: Path
 ) -> None:
-    with pytest.raises(ValueError, match="lacks u.data"):
+    with pytest.raises(ValueError, match=r"lacks u\.data"):
         import_movielens(session, tmp_path, now=NOW)
 
 
@@ -140,5 +140,5 @@ def test_import_events_bad_file_refused(
 def test_import_unknown_suffix_refused(session: Session, tmp_path: Path) -> None:
     path = tmp_path / "events.xml"
     path.write_text("<events/>")
-    with pytest.raises(InvalidInput, match="use a .csv or .jsonl file"):
+    with pytest.raises(InvalidInput, match=r"use a \.csv or \.jsonl file"):
         import_events(session, path, now=NOW)
