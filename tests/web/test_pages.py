@@ -313,6 +313,9 @@ def test_pages_report_dashboard_and_exports(
         context
     )
     assert context["report"].label in ("interim", "final", "blocked")
+    decision = context["report"].decision
+    assert decision is not None and decision.reasons
+    assert decision.reasons[0] in report.text
     assert 'id="result-state"' in report.text
     assert "<svg" in str(context["metrics"][0]["forest"])
     assert "<polyline" in str(context["trends"]["click_through_rate"])
