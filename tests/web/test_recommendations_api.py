@@ -42,7 +42,15 @@ def test_recommendations_shape_and_exposure_logged(
 ) -> None:
     _running_flagship(client, engine)
     body = _recommend(client, "u3", k=5)
-    assert set(body) == {"request_id", "experiment", "variant", "items", "from_cache"}
+    assert set(body) == {
+        "request_id",
+        "experiment",
+        "variant",
+        "items",
+        "from_cache",
+        "enrolled",
+    }
+    assert body["enrolled"] is True
     assert body["experiment"] == "rec-algorithm-v2"
     assert body["variant"] in {"control", "treatment"}
     assert [i["position"] for i in body["items"]] == [1, 2, 3, 4, 5]
