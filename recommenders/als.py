@@ -55,7 +55,10 @@ class ALS(FallbackRecommender):
         scale = 0.01
         user_factors = rng.normal(0, scale, (matrix.shape[0], config.factors))
         item_factors = rng.normal(0, scale, (matrix.shape[1], config.factors))
-        for _ in range(config.iterations):
+        # Nothing to learn from (a new catalogue): every user falls back to
+        # popularity until the first positives arrive.
+        iterations = config.iterations if extra.size else 0
+        for _ in range(iterations):
             user_factors = self._solve(
                 item_factors, users, items, extra, matrix.shape[0]
             )

@@ -13,7 +13,6 @@ from typing import Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
-from sklearn.preprocessing import normalize
 
 from recommenders._shared import FallbackRecommender, fitted, positive_history
 from recommenders.data import Catalog, InteractionLog, UserHistory
@@ -66,7 +65,7 @@ class Collaborative(FallbackRecommender):
         self._user_items = weights
         # items x users with unit-length user rows: one sparse row slice per
         # request gives the cosine of the live vector with every training user.
-        item_users = sparse.csr_matrix(normalize(weights).T)
+        item_users = sparse.csr_matrix(_unit_rows(weights).T)
         self._item_users = self._cap_item_users(item_users)
         positives = np.asarray((weights > 0).sum(axis=0), dtype=np.float64).ravel()
         self._damping = np.maximum(positives, 1.0) ** -self.config.popularity_penalty
@@ -133,3 +132,11 @@ class Collaborative(FallbackRecommender):
         votes = np.asarray(fitted(self, self._user_items)[users].T @ weights).ravel()
         votes *= fitted(self, self._damping)
         return votes + _TIE_BREAK * self.popularity
+
+
+def _unit_rows(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    """Rows scaled to unit length (zero rows stay zero); works with no rows,
+    where sklearn's normalize refuses."""
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return sparse.csr_matrix(sparse.diags(inverse) @ matrix)

@@ -41,6 +41,24 @@ class RecommenderContract:
     def model(self, catalog: Catalog, log: InteractionLog) -> Recommender:
         return self.make().fit(catalog, log)
 
+    def test_fit_on_an_empty_log_serves_every_user(self, catalog: Catalog) -> None:
+        """Guards against a crash on a new catalogue nobody has touched yet."""
+        empty = InteractionLog(
+            user_ids=[],
+            user_index=np.empty(0, np.int32),
+            item_index=np.empty(0, np.int32),
+            weight=np.empty(0, np.float32),
+            rating=np.empty(0, np.float32),
+            timestamp=np.empty(0),
+            n_items=len(catalog),
+        )
+        model = self.make().fit(catalog, empty)
+        for user in (history([], []), history([2], [1.0])):
+            result = model.recommend(user, 3)
+            assert result.item_index.size == 3
+            assert np.all(np.isfinite(result.scores))
+            assert 2 not in result.item_index or user.item_index.size == 0
+
     def test_fit_returns_the_model(self, catalog: Catalog, log: InteractionLog) -> None:
         model = self.make()
         assert model.fit(catalog, log) is model
