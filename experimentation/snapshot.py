@@ -17,6 +17,9 @@ from recommenders.weights import HAVING_TYPES, ProfileWeights
 
 log = logging.getLogger(__name__)
 
+# A user's latest searches read as explicit intent (newest last).
+RECENT_QUERIES = 5
+
 
 def load_catalog(session: Session) -> Catalog:
     rows = session.execute(
@@ -116,17 +119,25 @@ def load_history(
     interactions: InteractionLog,
     weights: ProfileWeights,
 ) -> UserHistory:
-    """The user's items and summed profile weights, as stored right now."""
+    """The user's items, summed profile weights and latest searches, as stored
+    right now (one query)."""
     rows = session.execute(
-        select(Event.item_id, Event.type, Event.value, Event.dwell_seconds)
-        .where(Event.user_id == user_id, Event.type.in_(HAVING_TYPES))
+        select(Event.item_id, Event.type, Event.value, Event.dwell_seconds, Event.query)
+        .where(
+            Event.user_id == user_id,
+            Event.type.in_((*HAVING_TYPES, "search")),
+        )
         # Summing in a fixed order keeps scores, and so lists, repeatable.
         .order_by(Event.id)
     ).all()
+    queries = tuple(r.query for r in rows if r.type == "search" and r.query)[
+        -RECENT_QUERIES:
+    ]
+    position = interactions.user_position.get(user_id)
     index = catalog.index
-    kept = [r for r in rows if r.item_id in index]
+    kept = [r for r in rows if r.type != "search" and r.item_id in index]
     if not kept:
-        return UserHistory(user_position=interactions.user_position.get(user_id))
+        return UserHistory(user_position=position, queries=queries)
     items = np.array([index[r.item_id] for r in kept], dtype=np.int64)
     event_weights = weights.of(
         np.array([r.type for r in kept], dtype=object),
@@ -138,5 +149,6 @@ def load_history(
     return UserHistory(
         item_index=unique,
         weight=summed,
-        user_position=interactions.user_position.get(user_id),
+        user_position=position,
+        queries=queries,
     )

@@ -174,3 +174,35 @@ def test_recommendations_recreated_experiment_not_served_old_cache(
     client.post("/v1/experiments", json=flagship_spec())
     client.post("/v1/experiments/rec-algorithm-v2/start")
     assert _recommend(client, "u3")["from_cache"] is False
+
+
+def test_recommendations_follow_a_search_query(
+    client: TestClient, engine: Engine
+) -> None:
+    """A user's search is explicit intent: a new user who searched for comedies
+    gets comedies from the content model."""
+    spec = flagship_spec(
+        variants={
+            "control": {"type": "content", "name": "Content A"},
+            "treatment": {"type": "content", "name": "Content B"},
+        }
+    )
+    _running_flagship(client, engine, **spec)
+    before = _recommend(client, "searcher", k=3)
+    response = client.post(
+        "/v1/events",
+        json={
+            "event_id": "s1",
+            "user_id": "searcher",
+            "type": "search",
+            "query": "comedy story",
+        },
+    )
+    assert response.status_code == 200
+    after = _recommend(client, "searcher", k=3)
+    assert after["from_cache"] is False
+    comedies = {f"item-{i}" for i in range(1, 40, 5)}
+    assert {i["item_id"] for i in after["items"]} <= comedies
+    assert {i["item_id"] for i in before["items"]} != {
+        i["item_id"] for i in after["items"]
+    }
