@@ -394,3 +394,22 @@ def test_pages_ramp_sets_traffic_and_refuses_nonsense(
         "/experiments/rec-algorithm-v2/ramp", data={"traffic_percent": "50"}
     )
     assert missing_token.status_code == 403
+
+
+def test_pages_offline_preview_measures_every_variant(
+    editor: TestClient, engine: Engine
+) -> None:
+    with Session(engine) as session:
+        add_catalogue(session)
+        add_history(session, n_users=40, items_per_user=10)
+        session.commit()
+    assert submit(editor, "/experiments/new").status_code == 303
+    page = editor.get("/experiments/rec-algorithm-v2/preview")
+    assert page.status_code == 200
+    assert page.template.name == "preview.html"  # type: ignore[attr-defined]
+    report = page.context["report"]  # type: ignore[attr-defined]
+    assert [m.name for m in report.models] == ["control", "treatment"]
+    assert report.baseline == "control"
+    assert report.n_users > 0
+    assert report.models[1].alpha == 0.7
+    assert editor.get("/experiments/nope/preview").status_code == 404

@@ -12,12 +12,19 @@ from web.auth import CsrfFailed, RoleRequired, SignInRequired
 from web.pages.admin import router as admin_router
 from web.pages.common import TEMPLATES, render
 from web.pages.experiments import router as experiments_router
+from web.pages.preview import router as preview_router
 from web.pages.report import router as report_router
 from web.pages.signin import router as signin_router
 
 
 def install(app: FastAPI) -> None:
-    for router in (signin_router, experiments_router, report_router, admin_router):
+    for router in (
+        signin_router,
+        experiments_router,
+        report_router,
+        preview_router,
+        admin_router,
+    ):
         app.include_router(router)
     app.mount(
         "/static", StaticFiles(directory=TEMPLATES.parent / "static"), name="static"
