@@ -21,6 +21,7 @@ API_CALLS = [
     ("POST", "/v1/experiments", "editor"),
     ("POST", "/v1/experiments/x/start", "editor"),
     ("POST", "/v1/experiments/x/stop", "editor"),
+    ("POST", "/v1/experiments/x/ramp", "editor"),
 ]
 # Which scopes may make each kind of call.
 ALLOWED = {
@@ -39,6 +40,22 @@ def test_api_without_key_401(
     assert response.json()["error"]["code"] == "unauthorized"
     assert "Authorization: Bearer" in response.json()["error"]["message"]
     assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_api_calls_cover_every_v1_route(anonymous_client: TestClient) -> None:
+    """Guards against a new /v1 route escaping the table above (and its checks)."""
+    paths = anonymous_client.get("/openapi.json").json()["paths"]
+    routes = {
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if path.startswith("/v1")
+        for method in operations
+    }
+    listed = {
+        (method, url.split("?")[0].replace("/x", "/{key}"))
+        for method, url, _ in API_CALLS
+    }
+    assert routes == listed
 
 
 def test_api_wrong_key_401(anonymous_client: TestClient, engine: Engine) -> None:
