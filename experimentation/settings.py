@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     process) and a writer stores them; sync: stored within the request."""
     event_stream: str = "splitrec:events"
     """The Redis Stream the API appends events to (with REDIS_URL)."""
+    event_claim_idle_seconds: float = 30.0
+    """A batch a writer took but did not store within this long is taken over
+    by another writer (the first one is presumed dead)."""
     start_event_writer: bool = True
     """Run an event writer thread inside each app process (off when separate
     `splitrec worker` processes do the writing)."""

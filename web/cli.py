@@ -110,7 +110,11 @@ def worker() -> None:
 
     writer = EventWriter(
         _engine(),
-        RedisStreamQueue(settings.redis_url, stream=settings.event_stream),
+        RedisStreamQueue(
+            settings.redis_url,
+            stream=settings.event_stream,
+            claim_idle_seconds=settings.event_claim_idle_seconds,
+        ),
         invalidate,
     )
     signal.signal(signal.SIGTERM, lambda *_: writer.stop())
