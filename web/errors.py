@@ -97,8 +97,19 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == status.HTTP_400_BAD_REQUEST and "parsing the body" in str(
+            exc.detail
+        ):
+            # FastAPI's answer to a body it cannot decode (not UTF-8): the
+            # same condition, code and status as malformed JSON.
+            return JSONResponse(
+                error_body("invalid_request", "the request body is not valid JSON"),
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
         return JSONResponse(
-            error_body("http_error", str(exc.detail)), status_code=exc.status_code
+            error_body("http_error", str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
         )
 
 

@@ -144,3 +144,36 @@ def test_events_malformed_json_422(client: TestClient, engine: Engine) -> None:
     )
     assert response.status_code == 422
     assert "JSON" in response.json()["error"]["message"]
+
+
+def test_events_injection_strings_stored_as_data(
+    client: TestClient, engine: Engine
+) -> None:
+    """SQL and HTML in ids and queries are data: stored verbatim, nothing run."""
+    hostile = [
+        "'; DROP TABLE events; --",
+        '" OR 1=1 --',
+        "<script>alert(1)</script>",
+        "Robert'); DELETE FROM experiments;--",
+        "ünïcödé ✓ 用户",
+    ]
+    events = [
+        _event(n, user_id=text, item_id=text, type="search", query=text)
+        for n, text in enumerate(hostile)
+    ]
+    response = client.post("/v1/events", json=events)
+    assert response.status_code == 200
+    assert _stored(engine) == len(hostile)
+    with Session(engine) as session:
+        users = set(session.scalars(select(Event.user_id)))
+    assert users == set(hostile)
+
+
+def test_events_non_utf8_body_422(client: TestClient, engine: Engine) -> None:
+    body = b'{"event_id": "\xff\xfe", "user_id": "u", "type": "click", "item_id": "i"}'
+    response = client.post(
+        "/v1/events", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == "the request body is not valid JSON"
+    assert _stored(engine) == 0
