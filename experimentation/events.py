@@ -57,7 +57,8 @@ class EventIn(BaseModel):
     session_id: Identifier | None = None
     request_id: Identifier | None = None
     """The request_id of the recommendation that showed the item, if any."""
-    query: str | None = Field(default=None, max_length=1_000)
+    # No NUL: PostgreSQL text cannot hold it.
+    query: str | None = Field(default=None, max_length=1_000, pattern=r"^[^\x00]*$")
     occurred_at: datetime | None = None
     """When it happened (ISO 8601 with offset, or unix seconds); default now."""
 

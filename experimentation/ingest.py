@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import redis
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from experimentation.db import session_scope
 from experimentation.events import INVALIDATING_TYPES, EventIn, event_row, insert_rows
@@ -59,6 +60,12 @@ class EventQueue(Protocol):
 
     def pending(self) -> int: ...
 
+    def release(self, batches: Sequence[Batch]) -> None:
+        """Give batches back unstored, to be read again."""
+
+    def dead_letter(self, batch: Batch, reason: str) -> None:
+        """Set aside a batch the database refuses, acknowledging it."""
+
 
 def _rows(events: Sequence[EventIn], now: datetime) -> list[dict[str, Any]]:
     return [event_row(event, now) for event in events]
@@ -70,6 +77,7 @@ class MemoryQueue:
     def __init__(self) -> None:
         self._queue: queue.Queue[Batch] = queue.Queue()
         self._unacked = 0
+        self.dead: list[tuple[Batch, str]] = []
         self._lock = threading.Lock()
 
     def submit(self, events: Sequence[EventIn], now: datetime) -> None:
@@ -97,6 +105,16 @@ class MemoryQueue:
     def pending(self) -> int:
         with self._lock:
             return self._unacked
+
+    def release(self, batches: Sequence[Batch]) -> None:
+        for batch in batches:
+            self._queue.put(batch)
+
+    def dead_letter(self, batch: Batch, reason: str) -> None:
+        # TODO: in process there is nowhere durable to keep it; the error log
+        # names the batch. With Redis it goes to a stream of its own.
+        self.dead.append((batch, reason))
+        self.ack([batch])
 
 
 class RedisStreamQueue:
@@ -169,6 +187,17 @@ class RedisStreamQueue:
         self._ensure_group()
         return int(self.client.xlen(self.stream))
 
+    def release(self, batches: Sequence[Batch]) -> None:
+        # Left pending in the group: claimed again after the idle time.
+        return None
+
+    def dead_letter(self, batch: Batch, reason: str) -> None:
+        payload = json.dumps(batch.rows, default=_iso)
+        self.client.xadd(
+            f"{self.stream}:dead", {"rows": payload, "reason": reason, "id": batch.id}
+        )
+        self.ack([batch])
+
 
 def _iso(value: Any) -> str:
     if isinstance(value, datetime):
@@ -215,6 +244,21 @@ class EventWriter:
         batches = self.events.read(self.consumer, block_ms)
         if not batches:
             return 0
+        try:
+            stored = self._store(batches)
+        except DBAPIError as error:
+            if error.connection_invalidated or isinstance(error, OperationalError):
+                # The database is away or locked: give the batches back so
+                # that nothing acknowledged by the API is lost; retried later.
+                self.events.release(batches)
+                raise
+            # The data itself is refused: store batch by batch, so that one
+            # bad batch cannot hold back (or lose) anyone else's events.
+            stored = sum(self._store_alone(batch) for batch in batches)
+        self.stored += stored
+        return stored
+
+    def _store(self, batches: Sequence[Batch]) -> int:
         rows = [row for batch in batches for row in batch.rows]
         with session_scope(self.engine) as session:
             stored = insert_rows(session, rows)
@@ -226,9 +270,24 @@ class EventWriter:
         # Acknowledged only once committed: a crash before this line leaves
         # the batches pending for another worker, and event_id keeps them once.
         self.events.ack(batches)
-        self.stored += stored
         log.debug("events written", extra={"rows": len(rows), "stored": stored})
         return stored
+
+    def _store_alone(self, batch: Batch) -> int:
+        try:
+            return self._store([batch])
+        except DBAPIError as error:
+            if isinstance(error, OperationalError):
+                self.events.release([batch])
+                raise
+            # A batch the database will never take: set it aside, whole and
+            # inspectable, rather than retry it forever or drop it.
+            self.events.dead_letter(batch, type(error.orig).__name__)
+            log.error(
+                "event batch refused by the database; set aside",
+                extra={"batch": batch.id, "events": len(batch.rows)},
+            )
+            return 0
 
     def run(self) -> None:
         log.info("event writer started", extra={"consumer": self.consumer})

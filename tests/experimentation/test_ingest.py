@@ -121,3 +121,64 @@ def test_writer_invalidates_before_acknowledging(engine: Engine) -> None:
     events_queue.submit(_events(range(3)), NOW)
     writer.drain()
     assert seen_pending == [1]
+
+
+def test_writer_gives_batches_back_when_the_database_is_away(
+    engine: Engine, events_queue: EventQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guards against events acknowledged with 202 being dropped when an insert
+    fails for a passing reason (a locked or unreachable database)."""
+    from sqlalchemy.exc import OperationalError
+
+    import experimentation.ingest as ingest
+
+    real = ingest.insert_rows
+    calls = {"n": 0}
+
+    def flaky(session: object, rows: list[dict[str, object]]) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return real(session, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest, "insert_rows", flaky)
+    writer = EventWriter(engine, events_queue, lambda users: None, consumer="w1")
+    events_queue.submit(_events(range(5)), NOW)
+    with pytest.raises(OperationalError):
+        writer.step(block_ms=100)
+    time.sleep(0.3)  # past the Redis claim idle time
+    writer.drain()
+    assert _stored(engine) == 5
+
+
+def test_writer_sets_aside_a_batch_the_database_refuses(
+    engine: Engine, events_queue: EventQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One poisoned batch must neither block nor lose the batches read with it."""
+    from sqlalchemy.exc import DataError
+
+    import experimentation.ingest as ingest
+
+    real = ingest.insert_rows
+
+    def picky(session: object, rows: list[dict[str, object]]) -> int:
+        if any(row["event_id"] == "q-poison" for row in rows):
+            raise DataError("INSERT", {}, Exception("cannot contain NUL"))
+        return real(session, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest, "insert_rows", picky)
+    writer = EventWriter(engine, events_queue, lambda users: None)
+    events_queue.submit(_events(range(3)), NOW)
+    events_queue.submit(
+        [EventIn(event_id="q-poison", user_id="u", type="click", item_id="i")], NOW
+    )
+    events_queue.submit(_events(range(10, 14)), NOW)
+    writer.drain()
+    assert _stored(engine) == 7
+    assert events_queue.pending() == 0
+    if isinstance(events_queue, MemoryQueue):
+        assert [b.rows[0]["event_id"] for b, _ in events_queue.dead] == ["q-poison"]
+    else:
+        dead = events_queue.client.xrange(f"{events_queue.stream}:dead")
+        assert len(dead) == 1
+        events_queue.client.delete(f"{events_queue.stream}:dead")

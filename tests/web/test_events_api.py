@@ -177,3 +177,12 @@ def test_events_non_utf8_body_422(client: TestClient, engine: Engine) -> None:
     assert response.status_code == 422
     assert response.json()["error"]["message"] == "the request body is not valid JSON"
     assert _stored(engine) == 0
+
+
+def test_events_nul_in_query_refused(client: TestClient, engine: Engine) -> None:
+    """Guards against a NUL byte PostgreSQL cannot store poisoning a batch."""
+    body = _event(1, type="search", item_id=None, query="a\x00b")
+    response = client.post("/v1/events", json=body)
+    assert response.status_code == 422
+    assert "query" in response.json()["error"]["message"]
+    assert _stored(engine) == 0
