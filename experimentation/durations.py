@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+MAX_SECONDS = 3650 * 86_400
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 
 
@@ -15,10 +16,10 @@ def parse_duration(text: str) -> int:
         raise ValueError(
             f"duration {text!r} must be a number and a unit s, m, h, d or w, e.g. '7d'"
         )
-    seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError(f"duration {text!r} must be longer than zero")
-    return round(seconds)
+    seconds = round(float(match.group(1)) * _UNITS[match.group(2)])
+    if not 1 <= seconds <= MAX_SECONDS:
+        raise ValueError(f"duration {text!r} must be from 1 second to 3650 days")
+    return seconds
 
 
 def format_duration(seconds: int) -> str:

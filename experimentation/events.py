@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    model_validator,
+)
 from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -34,6 +41,9 @@ ITEM_TYPES = frozenset({"impression", "click", "view", "purchase", "rating"})
 MAX_CLOCK_AHEAD = timedelta(days=1)
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 
+# Numbers as numbers: true and "12" are refused, not read as 1.0 and 12.0.
+StrictNumber = Annotated[float, Strict()]
+
 Identifier = Annotated[
     str,
     StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$"),
@@ -50,9 +60,9 @@ class EventIn(BaseModel):
     user_id: Identifier
     type: EventType
     item_id: Identifier | None = None
-    value: float | None = None
+    value: StrictNumber | None = Field(default=None, ge=-1e9, le=1e9)
     """Revenue for a purchase; stars for a rating."""
-    dwell_seconds: float | None = Field(default=None, ge=0, le=86_400)
+    dwell_seconds: StrictNumber | None = Field(default=None, ge=0, le=86_400)
     """Time on the item for a view; the session's length for session_end."""
     session_id: Identifier | None = None
     request_id: Identifier | None = None
@@ -66,6 +76,10 @@ class EventIn(BaseModel):
     def _check(self) -> EventIn:
         if self.type in ITEM_TYPES and self.item_id is None:
             raise ValueError(f"a {self.type} event needs an item_id")
+        if self.type in ("view", "session_end") and self.dwell_seconds is None:
+            raise ValueError(f"a {self.type} event needs dwell_seconds")
+        if self.type in ("session_start", "session_end") and self.session_id is None:
+            raise ValueError(f"a {self.type} event needs a session_id")
         for name in ("value", "dwell_seconds"):
             number = getattr(self, name)
             if number is not None and not math.isfinite(number):

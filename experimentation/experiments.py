@@ -122,6 +122,11 @@ def ramp_experiment(
     experiment = get_experiment(session, key=key)
     if experiment.status == "stopped":
         raise InvalidState(f"experiment {key!r} was stopped; it cannot be ramped")
+    if experiment.status == "running" and traffic < experiment.traffic:
+        raise InvalidState(
+            "traffic can only be raised while the experiment runs: lowering it "
+            "would move users already exposed out of their variant"
+        )
     experiment.traffic = traffic
     _changed(key)
     log.info("experiment ramped", extra={"experiment": key, "traffic": traffic})

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from experimentation import movielens
 from experimentation.db import refresh_statistics
 from experimentation.errors import InvalidInput
-from experimentation.events import EventIn, event_row, insert_rows
+from experimentation.events import EventIn, check_clock, event_row, insert_rows
 from experimentation.models import Item, User
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,9 @@ class ItemIn(BaseModel):
     published_at: datetime | None = None
 
 
+_CSV_NUMBERS = frozenset({"value", "dwell_seconds"})
+
+
 def read_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, record) from a .csv or .jsonl/.json file."""
     path = Path(path)
@@ -184,7 +187,16 @@ def read_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
         for number, row in enumerate(reader, start=2):
-            yield number, {k: v for k, v in row.items() if k and v not in ("", None)}
+            record = {k: v for k, v in row.items() if k and v not in ("", None)}
+            # CSV has only text; the event schema takes numbers as numbers.
+            for name in _CSV_NUMBERS & record.keys():
+                try:
+                    record[name] = float(record[name])
+                except ValueError:
+                    raise InvalidInput(
+                        f"{path.name} line {number}: {name} is not a number"
+                    ) from None
+            yield number, record
         return
     if path.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
         raise InvalidInput(f"{path.name}: use a .csv or .jsonl file")
@@ -241,6 +253,10 @@ def import_items(session: Session, path: str | Path) -> ImportResult:
 
 def import_events(session: Session, path: str | Path, *, now: datetime) -> ImportResult:
     events: list[EventIn] = _validated(path, EventIn)
+    try:
+        check_clock(events, now)
+    except ValueError as error:
+        raise InvalidInput(f"{Path(path).name}: {error}") from error
     rows = [event_row(e, now) for e in events]
     stored = insert_rows(session, rows)
     refresh_statistics(session)

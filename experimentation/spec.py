@@ -23,6 +23,7 @@ from recommenders import registry
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _KEY = re.compile(KEY_PATTERN)
 MAX_VARIANTS = 10
+MAX_WEIGHT = 1_000_000
 
 
 class VariantSpec(BaseModel):
@@ -61,7 +62,7 @@ class ExperimentSpec(BaseModel):
         if not 2 <= len(variants) <= MAX_VARIANTS:
             raise ValueError(f"an experiment needs 2 to {MAX_VARIANTS} variants")
         for key, variant in variants.items():
-            if not _KEY.match(key):
+            if not _KEY.fullmatch(key):
                 raise ValueError(
                     f"variant key {key!r} must be letters, digits, '.', '_' or '-'"
                 )
@@ -95,10 +96,10 @@ class ExperimentSpec(BaseModel):
             return self
         if set(self.weights) != set(self.variants):
             raise ValueError("weights must name exactly the variants")
-        if any(not w >= 0 or w == float("inf") for w in self.weights.values()):
-            raise ValueError("weights must be finite and not negative")
-        if sum(self.weights.values()) <= 0:
-            raise ValueError("weights must not all be zero")
+        if any(not 0 < w <= MAX_WEIGHT for w in self.weights.values()):
+            raise ValueError(
+                f"each weight must be more than 0 and at most {MAX_WEIGHT:,}"
+            )
         return self
 
     @property

@@ -170,6 +170,7 @@ def send_traffic(base: str, key: str, clock: FakeClock, days: int) -> None:
                         "event_id": f"end-{rid}",
                         "user_id": f"u{u}",
                         "type": "session_end",
+                        "session_id": rid,
                         "dwell_seconds": 60.0 + u,
                     }
                 )

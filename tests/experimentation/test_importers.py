@@ -142,3 +142,22 @@ def test_import_unknown_suffix_refused(session: Session, tmp_path: Path) -> None
     path.write_text("<events/>")
     with pytest.raises(InvalidInput, match=r"use a \.csv or \.jsonl file"):
         import_events(session, path, now=NOW)
+
+
+def test_import_events_future_refused(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text(
+        json.dumps(
+            {
+                "event_id": "f1",
+                "user_id": "u",
+                "type": "search",
+                "query": "x",
+                "occurred_at": "2090-01-01T00:00:00Z",
+            }
+        )
+        + "\n"
+    )
+    with pytest.raises(InvalidInput, match="more than a day in the future"):
+        import_events(session, path, now=NOW)
+    assert _count(session, Event) == 0

@@ -39,7 +39,9 @@ def test_events_single_and_batch_stored(client: TestClient, engine: Engine) -> N
         json=[
             _event(2, type="view", dwell_seconds=12.5),
             _event(3, type="purchase", value=4.99),
-            _event(4, type="session_end", item_id=None, dwell_seconds=300),
+            _event(
+                4, type="session_end", item_id=None, dwell_seconds=300, session_id="s"
+            ),
             _event(5, type="search", item_id=None, query="space movies"),
         ],
     )
@@ -96,6 +98,14 @@ def test_events_occurred_at_defaults_to_server_time(
         (_event(1, user_id="x" * 129), "user_id: String should have at most 128"),
         (_event(1, occurred_at=0), "occurred_at is before 1990"),
         (_event(1, colour="red"), "colour: Extra inputs are not permitted"),
+        (_event(1, type="purchase", value=1e300), "value: Input should be less than"),
+        (_event(1, type="purchase", value=True), "value: Input should be a valid"),
+        (_event(1, type="view", dwell_seconds="12"), "dwell_seconds: Input should be"),
+        (_event(1, type="view"), "a view event needs dwell_seconds"),
+        (
+            _event(1, type="session_start", item_id=None),
+            "a session_start event needs a session_id",
+        ),
     ],
 )
 def test_events_bad_input_422_and_nothing_stored(

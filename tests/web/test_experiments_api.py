@@ -65,7 +65,20 @@ def test_experiment_duplicate_key_409(client: TestClient, engine: Engine) -> Non
     ("overrides", "message"),
     [
         ({"weights": {"control": 50}}, "weights must name exactly the variants"),
-        ({"weights": {"control": -1, "treatment": 2}}, "finite and not negative"),
+        ({"weights": {"control": -1, "treatment": 2}}, "each weight must be more"),
+        ({"weights": {"control": 0, "treatment": 1}}, "each weight must be more"),
+        ({"weights": {"control": 1e308, "treatment": 1e308}}, "at most 1,000,000"),
+        ({"minimumDuration": "99999999999999999999w"}, "from 1 second to 3650 days"),
+        ({"minimumDuration": "0.4s"}, "from 1 second to 3650 days"),
+        (
+            {
+                "variants": {
+                    "control\n": {"type": "popularity"},
+                    "treatment": {"type": "hybrid"},
+                }
+            },
+            "variant key",
+        ),
         ({"metrics": ["ctr"]}, "unknown metric 'ctr'"),
         ({"metrics": []}, "metrics: List should have at least 1 item"),
         ({"minimumDuration": "7"}, "must be a number and a unit"),

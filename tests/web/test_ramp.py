@@ -76,3 +76,26 @@ def test_ramp_bad_values_and_stopped_refused(
     response = client.post("/v1/experiments/rec-algorithm-v2/ramp", json={"traffic": 1})
     assert response.status_code == 409
     assert "cannot be ramped" in response.json()["error"]["message"]
+
+
+def test_ramp_down_refused_while_running(client: TestClient, engine: Engine) -> None:
+    """Guards against moving exposed users out of their variant mid-experiment."""
+    client.post("/v1/experiments", json=flagship_spec(traffic=0.5))
+    assert (
+        client.post(
+            "/v1/experiments/rec-algorithm-v2/ramp", json={"traffic": 0.2}
+        ).status_code
+        == 200
+    )  # a draft may still change either way
+    client.post("/v1/experiments/rec-algorithm-v2/start")
+    response = client.post(
+        "/v1/experiments/rec-algorithm-v2/ramp", json={"traffic": 0.1}
+    )
+    assert response.status_code == 409
+    assert "can only be raised" in response.json()["error"]["message"]
+    assert (
+        client.post(
+            "/v1/experiments/rec-algorithm-v2/ramp", json={"traffic": 0.3}
+        ).status_code
+        == 200
+    )

@@ -33,7 +33,13 @@ def test_worker_process_stores_stream_and_stops_on_sigterm(
     for batch in range(5):
         events_queue.submit(
             [
-                EventIn(event_id=f"w{batch}-{n}", user_id="u", type="view", item_id="i")
+                EventIn(
+                    event_id=f"w{batch}-{n}",
+                    user_id="u",
+                    type="view",
+                    item_id="i",
+                    dwell_seconds=9,
+                )
                 for n in range(100)
             ],
             now,
@@ -75,7 +81,13 @@ def test_worker_killed_mid_stream_loses_and_doubles_nothing(
     for batch in range(batches):
         events_queue.submit(
             [
-                EventIn(event_id=f"k{batch}-{n}", user_id="u", type="view", item_id="i")
+                EventIn(
+                    event_id=f"k{batch}-{n}",
+                    user_id="u",
+                    type="view",
+                    item_id="i",
+                    dwell_seconds=9,
+                )
                 for n in range(per_batch)
             ],
             now,
