@@ -26,13 +26,13 @@ class ALSConfig(BaseModel):
 
     factors: int = Field(default=16, ge=1, le=512)
     """Latent dimensions."""
-    regularization: float = Field(default=5.0, ge=0)
+    regularization: float = Field(default=5.0, ge=0, le=1e6)
     """L2 penalty on every factor vector."""
-    confidence: float = Field(default=1.0, ge=0)
+    confidence: float = Field(default=1.0, ge=0, le=1e6)
     """Confidence of a positive is 1 + confidence * weight; unknowns have 1."""
     iterations: int = Field(default=15, ge=1, le=200)
     """Alternating sweeps over users and items."""
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
     """Seed of the generator that draws the initial factors."""
 
 

@@ -43,7 +43,7 @@ class CollaborativeConfig(BaseModel):
     decided by one seeded draw per user, so that the same users are kept across
     items. Bounds the work per request on a long-tailed catalogue; None keeps
     all (MovieLens 100K's most-rated item has 485 users in train)."""
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
     """Seed of that draw."""
 
 

@@ -73,7 +73,7 @@ class EmbeddingConfig(BaseModel):
     """Texts per model call or HTTP request."""
     timeout_seconds: float = Field(default=30.0, gt=0)
     """openai: timeout of one HTTP request."""
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
     """tfidf_svd: seed of the SVD's random state."""
 
 

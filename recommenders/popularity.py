@@ -16,7 +16,7 @@ class PopularityConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    half_life_days: float | None = Field(default=None, gt=0)
+    half_life_days: float | None = Field(default=None, ge=0.01, le=36_500)
     """When set, an event's weight halves every this many days before the newest
     training event, so that recent favourites rise; None sums weights as they are."""
 

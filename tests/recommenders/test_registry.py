@@ -40,7 +40,7 @@ def test_recommender_types_names() -> None:
             "collaborative.neighbours must be between 1 and 1000",
         ),
         ("collaborative", {"neighbours": 2.5}, "neighbours must be an integer"),
-        ("popularity", {"half_life_days": 0}, "half_life_days must be greater than 0"),
+        ("popularity", {"half_life_days": 0}, "half_life_days must be between 0.01"),
         ("content", {"similarity": "jaccard"}, "similarity must be one of 'cosine'"),
     ],
 )
@@ -75,3 +75,22 @@ def test_config_key_equal_for_equivalent_params() -> None:
     assert config_key("hybrid", {}) == config_key("hybrid", {"alpha": 0.7})
     assert config_key("hybrid", {"alpha": 0.5}) != config_key("hybrid", {})
     assert config_key("hybrid", {}).startswith("hybrid:")
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "field"),
+    [
+        ("als", {"seed": -1}, "seed"),
+        ("collaborative", {"seed": -5}, "seed"),
+        ("als", {"regularization": 1e308}, "regularization"),
+        ("als", {"confidence": 1e308}, "confidence"),
+        ("popularity", {"half_life_days": 1e-300}, "half_life_days"),
+    ],
+)
+def test_registry_refuses_params_that_would_fail_at_serving(
+    kind: str, params: dict[str, object], field: str
+) -> None:
+    """Guards against a config that validates but breaks every request (or
+    serves empty lists) once the experiment runs."""
+    with pytest.raises(InvalidRecommenderConfig, match=field):
+        validate(kind, params)
