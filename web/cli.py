@@ -171,13 +171,44 @@ def experiment_group() -> None:
     """Create, start, stop and list experiments."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that refuses a key written twice instead of keeping the last."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
+    keys = [loader.construct_object(key) for key, _ in node.value]
+    repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"key {repeated[0]!r} is written twice", node.start_mark
+        )
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping
+)
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise ValueError(f"key {repeated[0]!r} is written twice")
+    return dict(pairs)
+
+
 def _read_spec(file: Path) -> Any:
-    text = file.read_text(encoding="utf-8")
+    """The definition in FILE; a key written twice is an error, not a choice."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise click.ClickException(f"{file.name} is not UTF-8 text") from error
     try:
         if file.suffix.lower() in (".yaml", ".yml"):
-            return yaml.safe_load(text)
-        return json.loads(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
+            return yaml.load(text, Loader=_UniqueKeyLoader)
+        return json.loads(text, object_pairs_hook=_unique_pairs)
+    except (ValueError, yaml.YAMLError) as error:
         raise click.ClickException(
             f"{file.name} is not valid JSON or YAML: {error}"
         ) from error
@@ -188,24 +219,32 @@ def _read_spec(file: Path) -> Any:
 def experiment_create(file: Path) -> None:
     """Create an experiment from a JSON or YAML FILE."""
     spec = ExperimentSpec.model_validate(_read_spec(file))
+    now = utc_now()
     with session_scope(_engine()) as session:
-        experiment = experiments.create_experiment(session, spec=spec, now=utc_now())
+        experiment = experiments.create_experiment(session, spec=spec, now=now)
+        audit.record(
+            session, actor="command line", action="create", target=spec.key, now=now
+        )
         click.echo(f"created {experiment.key} (draft)")
 
 
 @experiment_group.command(name="start")
 @click.argument("key")
 def experiment_start(key: str) -> None:
+    now = utc_now()
     with session_scope(_engine()) as session:
-        experiments.start_experiment(session, key=key, now=utc_now())
+        experiments.start_experiment(session, key=key, now=now)
+        audit.record(session, actor="command line", action="start", target=key, now=now)
     click.echo(f"started {key}")
 
 
 @experiment_group.command(name="stop")
 @click.argument("key")
 def experiment_stop(key: str) -> None:
+    now = utc_now()
     with session_scope(_engine()) as session:
-        experiments.stop_experiment(session, key=key, now=utc_now())
+        experiments.stop_experiment(session, key=key, now=now)
+        audit.record(session, actor="command line", action="stop", target=key, now=now)
     click.echo(f"stopped {key}")
 
 

@@ -6,8 +6,11 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from experimentation.db import engine_for
+from experimentation.models import AuditEntry
 from tests.utils.factories import flagship_spec
 from web.cli import main
 
@@ -94,3 +97,44 @@ def test_cli_power_and_evaluate_registered() -> None:
     assert result.exit_code == 0, result.output
     assert "treatment:" in result.output
     assert runner.invoke(main, ["evaluate", "--help"]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("dup.json", '{"id": "a", "id": "b"}'),
+        ("dup.yaml", "id: a\nid: b\n"),
+    ],
+)
+def test_cli_experiment_file_with_a_key_twice_refused(
+    runner: CliRunner, tmp_path: Path, name: str, content: str
+) -> None:
+    """Guards against the later of two definitions silently winning."""
+    spec_file = tmp_path / name
+    spec_file.write_text(content)
+    result = runner.invoke(main, ["experiment", "create", str(spec_file)])
+    assert result.exit_code == 1
+    assert "key 'id' is written twice" in result.output
+
+
+def test_cli_experiment_not_utf8_refused(runner: CliRunner, tmp_path: Path) -> None:
+    spec_file = tmp_path / "latin.json"
+    spec_file.write_bytes(b'{"id": "caf\xe9"}')
+    result = runner.invoke(main, ["experiment", "create", str(spec_file)])
+    assert result.exit_code == 1
+    assert "is not UTF-8 text" in result.output
+
+
+def test_cli_experiment_actions_audited(
+    runner: CliRunner, tmp_path: Path, engine: Engine
+) -> None:
+    spec_file = tmp_path / "flagship.json"
+    spec_file.write_text(json.dumps(flagship_spec()))
+    runner.invoke(main, ["experiment", "create", str(spec_file)])
+    runner.invoke(main, ["experiment", "start", "rec-algorithm-v2"])
+    runner.invoke(main, ["experiment", "stop", "rec-algorithm-v2"])
+    with Session(engine) as session:
+        actions = list(
+            session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))
+        )
+    assert actions == ["create", "start", "stop"]
