@@ -25,5 +25,5 @@ def configure(level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Third-party chatter stays at warnings.
-    for name in ("alembic", "httpx", "sqlalchemy", "uvicorn.access"):
+    for name in ("alembic", "httpx", "httpx2", "sqlalchemy", "uvicorn.access"):
         logging.getLogger(name).setLevel(logging.WARNING)
