@@ -185,7 +185,7 @@ class Content(FallbackRecommender):
             age_years = np.maximum(now - published[known], 0.0) / (365.25 * 86_400)
             recency[known] = np.exp2(-age_years / config.recency_half_life_years)
         features = np.column_stack([popularity, rating, recency])
-        if config.numeric_scaling == "zscore":
+        if config.numeric_scaling == "zscore" and n_items > 0:
             spread = features.std(axis=0)
             features = (features - features.mean(axis=0)) / np.where(
                 spread > 0, spread, 1.0

@@ -59,6 +59,30 @@ class RecommenderContract:
             assert np.all(np.isfinite(result.scores))
             assert 2 not in result.item_index or user.item_index.size == 0
 
+    def test_fit_on_an_empty_catalogue_recommends_nothing(self) -> None:
+        """Guards against a 500 on a fresh install with no items yet."""
+        catalog = Catalog(
+            item_ids=[],
+            titles=[],
+            descriptions=[],
+            categories=[],
+            brands=[],
+            prices=np.empty(0),
+            ratings=np.empty(0),
+            published=np.empty(0),
+        )
+        empty = InteractionLog(
+            user_ids=[],
+            user_index=np.empty(0, np.int32),
+            item_index=np.empty(0, np.int32),
+            weight=np.empty(0, np.float32),
+            rating=np.empty(0, np.float32),
+            timestamp=np.empty(0),
+            n_items=0,
+        )
+        model = self.make().fit(catalog, empty)
+        assert model.recommend(history([], []), 5).item_index.size == 0
+
     def test_fit_returns_the_model(self, catalog: Catalog, log: InteractionLog) -> None:
         model = self.make()
         assert model.fit(catalog, log) is model
