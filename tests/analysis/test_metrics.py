@@ -20,7 +20,7 @@ from experimentation.events import insert_rows
 from experimentation.experiments import create_experiment
 from experimentation.models import Exposure, User
 from experimentation.spec import ExperimentSpec
-from tests.utils.factories import flagship_spec
+from tests.utils.factories import event_row, flagship_spec
 
 T = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 WINDOW_END = T + timedelta(days=7)
@@ -46,24 +46,6 @@ def _expose(
     return request_id
 
 
-def _event(user: str, kind: str, at: datetime, **fields: Any) -> dict[str, Any]:
-    row = {
-        "event_id": f"e{next(_ids)}",
-        "user_id": user,
-        "item_id": "i1",
-        "type": kind,
-        "value": None,
-        "dwell_seconds": None,
-        "session_id": None,
-        "request_id": None,
-        "query": None,
-        "occurred_at": at,
-        "received_at": at,
-    }
-    row.update(fields)
-    return row
-
-
 def test_collect_counts_follows_exposure_rules(session: Session) -> None:
     experiment = create_experiment(
         session, spec=ExperimentSpec.model_validate(flagship_spec()), now=T
@@ -78,25 +60,25 @@ def test_collect_counts_follows_exposure_rules(session: Session) -> None:
     # Served after the window: not counted at all.
     _expose(session, experiment, 1, "late", WINDOW_END + h)
     rows = (
-        [_event("a1", "impression", T, request_id=r1) for _ in range(3)]
-        + [_event("a1", "impression", T + h, request_id=r2) for _ in range(2)]
-        + [_event("a1", "click", T, request_id=r1)]
-        + [_event("a1", "purchase", T + 2 * h, value=5.0)]
-        + [_event("a1", "purchase", T - h, value=2.0)]  # before first exposure
-        + [_event("a1", "session_end", T + h / 6, item_id=None, dwell_seconds=100)]
-        + [_event("a1", "session_end", T + 3 * h, item_id=None, dwell_seconds=200)]
+        [event_row("a1", "impression", T, request_id=r1) for _ in range(3)]
+        + [event_row("a1", "impression", T + h, request_id=r2) for _ in range(2)]
+        + [event_row("a1", "click", T, request_id=r1)]
+        + [event_row("a1", "purchase", T + 2 * h, value=5.0)]
+        + [event_row("a1", "purchase", T - h, value=2.0)]  # before first exposure
+        + [event_row("a1", "session_end", T + h / 6, item_id=None, dwell_seconds=100)]
+        + [event_row("a1", "session_end", T + 3 * h, item_id=None, dwell_seconds=200)]
         + [
-            _event("a2", "impression", T + timedelta(days=1), request_id=r3)
+            event_row("a2", "impression", T + timedelta(days=1), request_id=r3)
             for _ in range(4)
         ]
-        + [_event("b1", "impression", T, request_id=r4) for _ in range(2)]
-        + [_event("b1", "click", T, request_id=r4) for _ in range(2)]
-        + [_event("b1", "purchase", WINDOW_END + h, value=10.0)]  # after the window
-        + [_event("b1", "session_end", T + h, item_id=None, dwell_seconds=60)]
-        + [_event("m1", "purchase", T + 2 * h, value=99.0)]
-        + [_event("m1", "impression", T + h, request_id=r6)]
+        + [event_row("b1", "impression", T, request_id=r4) for _ in range(2)]
+        + [event_row("b1", "click", T, request_id=r4) for _ in range(2)]
+        + [event_row("b1", "purchase", WINDOW_END + h, value=10.0)]  # after the window
+        + [event_row("b1", "session_end", T + h, item_id=None, dwell_seconds=60)]
+        + [event_row("m1", "purchase", T + 2 * h, value=99.0)]
+        + [event_row("m1", "impression", T + h, request_id=r6)]
         # Another user's click on a1's request: not a1's outcome.
-        + [_event("b1", "click", T, request_id=r1)]
+        + [event_row("b1", "click", T, request_id=r1)]
     )
     insert_rows(session, rows)
     session.flush()
@@ -169,16 +151,16 @@ def _small_experiment(session: Session) -> Any:
         )
     )
     rows = [
-        _event("a1", "purchase", T + h, value=5.0),
-        _event("a1", "purchase", T - h, value=2.0),
-        _event("a1", "purchase", T - timedelta(days=30), value=7.0),
-        _event("a2", "purchase", T + h, value=50.0),
-        _event("b1", "purchase", T - h, value=4.0),
-        _event("b1", "session_end", T - h, dwell_seconds=40),
-        _event("b1", "session_end", T + h, dwell_seconds=80),
-        _event("b1", "impression", T - h),
-        _event("b1", "impression", T - h),
-        _event("b1", "click", T - h),
+        event_row("a1", "purchase", T + h, value=5.0),
+        event_row("a1", "purchase", T - h, value=2.0),
+        event_row("a1", "purchase", T - timedelta(days=30), value=7.0),
+        event_row("a2", "purchase", T + h, value=50.0),
+        event_row("b1", "purchase", T - h, value=4.0),
+        event_row("b1", "session_end", T - h, dwell_seconds=40),
+        event_row("b1", "session_end", T + h, dwell_seconds=80),
+        event_row("b1", "impression", T - h),
+        event_row("b1", "impression", T - h),
+        event_row("b1", "click", T - h),
     ]
     insert_rows(session, rows)
     session.flush()

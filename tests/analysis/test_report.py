@@ -23,28 +23,10 @@ from experimentation.experiments import (
 )
 from experimentation.models import Exposure, User
 from experimentation.spec import ExperimentSpec
-from tests.utils.factories import flagship_spec
+from tests.utils.factories import event_row, flagship_spec
 
 T = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 _ids = count()
-
-
-def _event(user: str, kind: str, at: datetime, **fields: Any) -> dict[str, Any]:
-    row = {
-        "event_id": f"e{next(_ids)}",
-        "user_id": user,
-        "item_id": "i1",
-        "type": kind,
-        "value": None,
-        "dwell_seconds": None,
-        "session_id": None,
-        "request_id": None,
-        "query": None,
-        "occurred_at": at,
-        "received_at": at,
-    }
-    row.update(fields)
-    return row
 
 
 def _experiment(
@@ -79,14 +61,14 @@ def _experiment(
             User(user_id=user, attributes={"gender": "FM"[u % 3 % 2]}, created_at=T)
         )
         habit = float(rng.gamma(2.0, 5.0))
-        rows.append(_event(user, "purchase", at - timedelta(days=2), value=habit))
+        rows.append(event_row(user, "purchase", at - timedelta(days=2), value=habit))
         spend = habit * (1.0 + lift * arm) + float(rng.normal(0, 1))
-        rows.append(_event(user, "purchase", at + timedelta(minutes=5), value=spend))
+        rows.append(event_row(user, "purchase", at + timedelta(minutes=5), value=spend))
         rows += [
-            _event(user, "impression", at, request_id=request_id) for _ in range(4)
+            event_row(user, "impression", at, request_id=request_id) for _ in range(4)
         ]
-        rows.append(_event(user, "click", at, request_id=request_id))
-        rows.append(_event(user, "session_end", at, dwell_seconds=60.0 + u % 7))
+        rows.append(event_row(user, "click", at, request_id=request_id))
+        rows.append(event_row(user, "session_end", at, dwell_seconds=60.0 + u % 7))
     insert_rows(session, rows)
     session.flush()
     return experiment.key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import count
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -11,6 +12,7 @@ from experimentation.events import insert_rows
 from experimentation.models import Item, User
 
 GENRES = ["Action", "Comedy", "Drama", "Horror", "Romance"]
+_event_ids = count()
 
 
 def flagship_spec(**overrides: Any) -> dict[str, Any]:
@@ -92,3 +94,22 @@ def add_history(
     insert_rows(session, rows)
     session.flush()
     return users
+
+
+def event_row(user: str, kind: str, at: datetime, **fields: Any) -> dict[str, Any]:
+    """An events-table row with a fresh event_id; fields override the defaults."""
+    row: dict[str, Any] = {
+        "event_id": f"e{next(_event_ids)}",
+        "user_id": user,
+        "item_id": "i1",
+        "type": kind,
+        "value": None,
+        "dwell_seconds": None,
+        "session_id": None,
+        "request_id": None,
+        "query": None,
+        "occurred_at": at,
+        "received_at": at,
+    }
+    row.update(fields)
+    return row
