@@ -20,30 +20,11 @@ from experimentation.events import insert_rows
 from experimentation.experiments import create_experiment
 from experimentation.models import Exposure, User
 from experimentation.spec import ExperimentSpec
-from tests.utils.factories import event_row, flagship_spec
+from tests.utils.factories import event_row, expose, flagship_spec
 
 T = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 WINDOW_END = T + timedelta(days=7)
 _ids = count()
-
-
-def _expose(
-    session: Session, experiment: Any, variant: int, user: str, at: datetime
-) -> str:
-    request_id = f"r{next(_ids)}"
-    session.add(
-        Exposure(
-            experiment_id=experiment.id,
-            variant_id=experiment.variants[variant].id,
-            user_id=user,
-            request_id=request_id,
-            page="home",
-            items=[],
-            from_cache=False,
-            served_at=at,
-        )
-    )
-    return request_id
 
 
 def test_collect_counts_follows_exposure_rules(session: Session) -> None:
@@ -51,14 +32,14 @@ def test_collect_counts_follows_exposure_rules(session: Session) -> None:
         session, spec=ExperimentSpec.model_validate(flagship_spec()), now=T
     )
     h = timedelta(hours=1)
-    r1 = _expose(session, experiment, 0, "a1", T)
-    r2 = _expose(session, experiment, 0, "a1", T + h)
-    r3 = _expose(session, experiment, 0, "a2", T + timedelta(days=1))
-    r4 = _expose(session, experiment, 1, "b1", T)
-    _expose(session, experiment, 0, "m1", T)
-    r6 = _expose(session, experiment, 1, "m1", T + h)
+    r1 = expose(session, experiment, 0, "a1", T)
+    r2 = expose(session, experiment, 0, "a1", T + h)
+    r3 = expose(session, experiment, 0, "a2", T + timedelta(days=1))
+    r4 = expose(session, experiment, 1, "b1", T)
+    expose(session, experiment, 0, "m1", T)
+    r6 = expose(session, experiment, 1, "m1", T + h)
     # Served after the window: not counted at all.
-    _expose(session, experiment, 1, "late", WINDOW_END + h)
+    expose(session, experiment, 1, "late", WINDOW_END + h)
     rows = (
         [event_row("a1", "impression", T, request_id=r1) for _ in range(3)]
         + [event_row("a1", "impression", T + h, request_id=r2) for _ in range(2)]
@@ -141,7 +122,7 @@ def _small_experiment(session: Session) -> Any:
     _quality_exposure(session, experiment, 0, "a1", T, 1.0)
     _quality_exposure(session, experiment, 0, "a1", T + h, 2.0)
     _quality_exposure(session, experiment, 0, "a2", T, 3.0)
-    _expose(session, experiment, 1, "b1", T)
+    expose(session, experiment, 1, "b1", T)
     session.add_all(
         User(user_id=u, attributes=attrs, created_at=T)
         for u, attrs in (

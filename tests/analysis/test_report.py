@@ -23,7 +23,7 @@ from experimentation.experiments import (
 )
 from experimentation.models import Exposure, User
 from experimentation.spec import ExperimentSpec
-from tests.utils.factories import event_row, flagship_spec
+from tests.utils.factories import event_row, expose, flagship_spec
 
 T = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 _ids = count()
@@ -42,20 +42,14 @@ def _experiment(
     for u in range(n_users):
         user, arm = f"u{u}", u % 2
         at = T + timedelta(hours=1 + u % 48)
-        request_id = f"r{next(_ids)}"
-        session.add(
-            Exposure(
-                experiment_id=experiment.id,
-                variant_id=experiment.variants[arm].id,
-                user_id=user,
-                request_id=request_id,
-                page="home",
-                items=[],
-                from_cache=False,
-                served_at=at,
-                category_entropy=1.0 + rng.random(),
-                latency_ms=20.0 + 5 * rng.random() + slower * arm,
-            )
+        request_id = expose(
+            session,
+            experiment,
+            arm,
+            user,
+            at,
+            category_entropy=1.0 + rng.random(),
+            latency_ms=20.0 + 5 * rng.random() + slower * arm,
         )
         session.add(
             User(user_id=user, attributes={"gender": "FM"[u % 3 % 2]}, created_at=T)

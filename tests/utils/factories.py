@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from experimentation.events import insert_rows
-from experimentation.models import Item, User
+from experimentation.models import Exposure, Item, User
 
 GENRES = ["Action", "Comedy", "Drama", "Horror", "Romance"]
 _event_ids = count()
@@ -113,3 +113,29 @@ def event_row(user: str, kind: str, at: datetime, **fields: Any) -> dict[str, An
     }
     row.update(fields)
     return row
+
+
+def expose(
+    session: Session,
+    experiment: Any,
+    variant: int,
+    user: str,
+    at: datetime,
+    **fields: Any,
+) -> str:
+    """Log an exposure of `user` to variant number `variant`; returns its request_id."""
+    request_id = f"r{next(_event_ids)}"
+    session.add(
+        Exposure(
+            experiment_id=experiment.id,
+            variant_id=experiment.variants[variant].id,
+            user_id=user,
+            request_id=request_id,
+            page="home",
+            items=[],
+            from_cache=False,
+            served_at=at,
+            **fields,
+        )
+    )
+    return request_id
