@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -74,6 +75,29 @@ class Item(Base):
     rating: Mapped[float | None] = mapped_column(Float)
     published_at: Mapped[datetime | None] = mapped_column()
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ItemEmbedding(Base):
+    """One item's vector in one embedding space, computed once and reused.
+
+    Rows are keyed by the space (a text embedder's key, or "image") and the
+    catalogue's item id; a new vector for an item replaces its old one, so a key
+    holds at most one vector per item (experimentation/embedding_store.py).
+    """
+
+    __tablename__ = "item_embeddings"
+
+    embedder_key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    # No foreign key to items: SQLite's batch migrations rebuild a table by
+    # dropping it, and a cascade from items would then empty this one.
+    item_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the text the vector was computed from (of the vector's bytes
+    for an image vector): a stored text vector counts only while it matches."""
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    """float32, little-endian, `dim` of them."""
+    created_at: Mapped[datetime] = mapped_column()
 
 
 class User(Base):
