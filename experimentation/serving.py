@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from experimentation.assignment import assign, enrolled
 from experimentation.cache import RecommendationCache
+from experimentation.embedding_store import fit_with_stored_vectors
 from experimentation.experiments import on_change, running_experiment
 from experimentation.models import Experiment, Exposure, Variant
 from experimentation.snapshot import load_catalog, load_history, load_interactions
@@ -81,9 +82,7 @@ class ModelStore:
         fresh = self._load()
         in_use = dict(self._snapshot.configs) if self._snapshot else {}
         for key, (recommender, params) in in_use.items():
-            fresh.models[key] = registry.build(recommender, params).fit(
-                fresh.catalog, fresh.interactions
-            )
+            fresh.models[key] = self._fit(fresh, recommender, params)
             fresh.configs[key] = (recommender, params)
         with self._lock:
             self._snapshot = fresh
@@ -120,6 +119,18 @@ class ModelStore:
             quality=ListQualityMeter(catalog, interactions),
         )
 
+    def _fit(
+        self, snapshot: _Snapshot, recommender: str, params: dict[str, Any]
+    ) -> Recommender:
+        # Item text vectors come from the database when stored, and the ones
+        # computed are stored, so a restart or refresh embeds only new texts.
+        return fit_with_stored_vectors(
+            self.engine,
+            registry.build(recommender, params),
+            snapshot.catalog,
+            snapshot.interactions,
+        )
+
     def model(self, recommender: str, params: dict[str, Any]) -> Recommender:
         snapshot = self.snapshot()
         key = registry.config_key(recommender, params)
@@ -129,9 +140,7 @@ class ModelStore:
                 model = snapshot.models.get(key)
                 if model is None:
                     started = time.perf_counter()
-                    model = registry.build(recommender, params).fit(
-                        snapshot.catalog, snapshot.interactions
-                    )
+                    model = self._fit(snapshot, recommender, params)
                     snapshot.models[key] = model
                     snapshot.configs[key] = (recommender, dict(params))
                     log.info(

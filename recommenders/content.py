@@ -4,7 +4,9 @@ An item's vector joins blocks, each scaled by its configured weight:
 
 - text: an embedding of title, description and category tags from
   `recommenders.embeddings` (by default TF-IDF reduced by truncated SVD, fitted
-  on the catalogue), rows of unit length;
+  on the catalogue), rows of unit length; a corpus-free embedder's item rows are
+  taken from `Catalog.text_embeddings` where stored, and the rows a fit had to
+  compute are handed out by `take_embedded_rows` for the caller to store;
 - image: the catalogue's own image embedding when it has one, rows of unit length;
 - categories and brand: one-hot, rows of unit length;
 - numeric: log count of training positives, a shrunk mean training rating and
@@ -22,6 +24,7 @@ recommended through content.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Literal, Self
 
 import numpy as np
@@ -86,6 +89,18 @@ class ContentConfig(BaseModel):
     numeric blocks reward popular, well-rated, recent items monotonically."""
 
 
+@dataclass(frozen=True, eq=False)
+class EmbeddedRows:
+    """Item text vectors that one fit computed afresh, for a caller to store."""
+
+    key: str
+    """The embedder's key (`TextEmbedder.key`)."""
+    rows: np.ndarray
+    """int64 indices into the Catalog fitted."""
+    vectors: np.ndarray
+    """float32 (len(rows), dim), unit rows as the embedder gives them."""
+
+
 class Content(FallbackRecommender):
     """Scores items by the similarity of their vectors to the user's profile.
 
@@ -102,6 +117,7 @@ class Content(FallbackRecommender):
         self._embedder: TextEmbedder | None = None
         self._text_dim = 0
         self._query_cache: dict[str, np.ndarray] = {}
+        self._embedded: EmbeddedRows | None = None
 
     def fit(self, catalog: Catalog, log: InteractionLog) -> Self:
         self._fit_popularity(log)
@@ -131,16 +147,52 @@ class Content(FallbackRecommender):
         """The fitted text embedder (it also embeds search queries)."""
         return fitted(self, self._embedder)
 
+    @property
+    def stored_text_key(self) -> str | None:
+        """The key of the stored item text vectors a fit would use, known before
+        the fit; None when it would use none.
+
+        Only a corpus-free embedder's vectors are used: a TF-IDF space is fitted
+        on the catalogue itself, so its key changes with any item text, and a
+        stored copy of its vectors would not spare the fit, which search queries
+        need anyway.
+
+        Raises:
+            EmbeddingError: the backend is misconfigured.
+        """
+        if self.config.text_weight == 0:
+            return None
+        embedder = make_embedder(self.config.text)
+        return embedder.key if embedder.corpus_free else None
+
+    def take_embedded_rows(self) -> EmbeddedRows | None:
+        """The item text vectors the last fit computed rather than took from
+        `Catalog.text_embeddings` (corpus-free embedders only), for the caller to
+        store. Forgotten once taken, so that the model keeps no second copy."""
+        embedded, self._embedded = self._embedded, None
+        return embedded
+
     def _text_block(self, catalog: Catalog) -> np.ndarray:
         texts = catalog_texts(catalog)
         embedder = make_embedder(self.config.text)
+        self._embedded = None
         if self.config.text_weight == 0:
             self._embedder = embedder.fit(texts)
             return np.zeros((len(catalog), 0), dtype=np.float32)
         embedder.fit(texts)
         self._embedder = embedder
-        stored = catalog.text_embeddings.get(embedder.key)
-        return embed_items(embedder, texts, stored)
+        if not embedder.corpus_free:
+            return embedder.transform(texts)
+        stored = _of_embedder_size(embedder, catalog.text_embeddings.get(embedder.key))
+        vectors = embed_items(embedder, texts, stored)
+        fresh = (
+            np.arange(len(texts))
+            if stored is None
+            else np.flatnonzero(~np.isfinite(stored).all(axis=1))
+        )
+        if fresh.size:
+            self._embedded = EmbeddedRows(embedder.key, fresh, vectors[fresh])
+        return vectors
 
     def _image_block(self, catalog: Catalog) -> np.ndarray:
         images = catalog.image_embeddings
@@ -234,6 +286,14 @@ class Content(FallbackRecommender):
         except EmbeddingError as error:
             _log.warning("search queries ignored: %s", error)
             return None
+        if vectors.shape[1] != self._text_dim:
+            # Items came from stored vectors of a size the model no longer gives.
+            _log.warning(
+                "search queries ignored: %d dimensions, items have %d",
+                vectors.shape[1],
+                self._text_dim,
+            )
+            return None
         decay = self.config.query_recency ** np.arange(len(queries))[::-1]
         text = decay @ vectors.astype(np.float64)
         dense = np.zeros(n_dense)
@@ -264,6 +324,33 @@ class Content(FallbackRecommender):
         if self.config.similarity == "cosine":
             scores /= fitted(self, self._norms)
         return scores
+
+
+def _of_embedder_size(
+    embedder: TextEmbedder, stored: np.ndarray | None
+) -> np.ndarray | None:
+    """`stored` when its vectors have the embedder's size, else None (embed every
+    item again): a model swapped under the same key must not mix two spaces."""
+    if stored is None:
+        return None
+    try:
+        dimensions = embedder.dimensions
+    except EmbeddingError as error:
+        # The size cannot be asked now; vectors to embed would fail the same way.
+        _log.warning(
+            "size of %s unknown (%s); stored vectors used", embedder.key, error
+        )
+        return stored
+    if stored.shape[1] != dimensions:
+        _log.warning(
+            "stored vectors of %s have %d dimensions, the embedder gives %d; "
+            "every item is embedded again",
+            embedder.key,
+            stored.shape[1],
+            dimensions,
+        )
+        return None
+    return stored
 
 
 def _unit_parts(
