@@ -186,14 +186,17 @@ def save_vectors(
     *,
     now: datetime | None = None,
 ) -> int:
-    """Store one vector per item under `key`, replacing what the item had
-    there. The caller commits. Returns the number of rows written."""
+    """Store one vector per item (item ids unique) under `key`, replacing what
+    the item had there. The caller commits. Returns the number of rows written."""
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or not (len(item_ids) == len(digests) == len(vectors)):
         raise ValueError(
             f"{len(item_ids)} items, {len(digests)} digests and vectors of shape "
             f"{vectors.shape} do not line up"
         )
+    if len(set(item_ids)) != len(item_ids):
+        # PostgreSQL refuses one upsert touching a row twice; say which caller.
+        raise ValueError("an item appears twice among the vectors to save")
     if not len(item_ids):
         return 0
     now = now or datetime.now(UTC)

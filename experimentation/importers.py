@@ -10,6 +10,12 @@ still mark the item as seen, so it is never recommended back (see
 recommenders/weights.py). Genres become the item's categories (the first one
 is `category`, all in attributes["genres"]); the year in the title becomes
 `published_at` (1 January of that year).
+
+An item may carry an `image_embedding` (a list of numbers; in a CSV cell, a JSON
+array). It is stored apart from the item, in item_embeddings under the key
+"image", and becomes `Catalog.image_embeddings`. Unlike the item's own row, an
+item's image vector is replaced when a later import gives one, so that images
+can be added to a catalogue already imported.
 """
 
 from __future__ import annotations
@@ -22,10 +28,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -33,6 +39,13 @@ from tqdm import tqdm
 
 from experimentation import movielens
 from experimentation.db import refresh_statistics
+from experimentation.embedding_store import (
+    IMAGE_KEY,
+    MAX_DIMENSIONS,
+    dimensions_other_than,
+    save_vectors,
+    vector_digest,
+)
 from experimentation.errors import InvalidInput
 from experimentation.events import EventIn, check_clock, event_row, insert_rows
 from experimentation.models import Item, User
@@ -47,6 +60,8 @@ class ImportResult:
     events: int = 0
     skipped: int = 0
     """Rows already stored (same id), left as they were."""
+    image_embeddings: int = 0
+    """Image vectors stored (new, or replacing an item's earlier one)."""
 
 
 def _insert_ignore(
@@ -161,6 +176,11 @@ def _rating_rows(
         }
 
 
+# Numbers as numbers (true and "0.5" refused), and finite: a NaN or infinity
+# would spread through every score the vector takes part in.
+FiniteNumber = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+
+
 class ItemIn(BaseModel):
     """One catalogue row; columns beyond these go to attributes."""
 
@@ -175,9 +195,16 @@ class ItemIn(BaseModel):
     price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     rating: float | None = Field(default=None, allow_inf_nan=False)
     published_at: datetime | None = None
+    image_embedding: (
+        Annotated[list[FiniteNumber], Field(min_length=1, max_length=MAX_DIMENSIONS)]
+        | None
+    ) = None
+    """The item's image vector from the catalogue's own image model."""
 
 
 _CSV_NUMBERS = frozenset({"value", "dwell_seconds"})
+# CSV cells holding a list, written as a JSON array.
+_CSV_ARRAYS = frozenset({"image_embedding"})
 
 
 def read_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -195,6 +222,14 @@ def read_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 except ValueError:
                     raise InvalidInput(
                         f"{path.name} line {number}: {name} is not a number"
+                    ) from None
+            for name in _CSV_ARRAYS & record.keys():
+                try:
+                    record[name] = json.loads(record[name])
+                except json.JSONDecodeError:
+                    raise InvalidInput(
+                        f"{path.name} line {number}: {name} is not a JSON array "
+                        "of numbers"
                     ) from None
             yield number, record
         return
@@ -231,6 +266,7 @@ def _validated(path: str | Path, schema: type[BaseModel]) -> list[Any]:
 def import_items(session: Session, path: str | Path) -> ImportResult:
     """Validate every row first, so a bad row leaves the catalogue untouched."""
     items: list[ItemIn] = _validated(path, ItemIn)
+    images = _image_embeddings(session, Path(path).name, items)
     rows = [
         {
             "item_id": item.item_id,
@@ -247,8 +283,53 @@ def import_items(session: Session, path: str | Path) -> ImportResult:
         for item in items
     ]
     stored = _insert_ignore(session, Item, rows, "item_id")
+    if images:
+        vectors = np.array(list(images.values()), dtype=np.float32)
+        save_vectors(
+            session,
+            IMAGE_KEY,
+            list(images),
+            [vector_digest(vector) for vector in vectors],
+            vectors,
+        )
     refresh_statistics(session)
-    return ImportResult(items=stored, skipped=len(rows) - stored)
+    result = ImportResult(
+        items=stored, skipped=len(rows) - stored, image_embeddings=len(images)
+    )
+    log.info("items imported", extra=result.__dict__)
+    return result
+
+
+def _image_embeddings(
+    session: Session, file_name: str, items: list[ItemIn]
+) -> dict[str, list[float]]:
+    """Image vectors by item id, checked to be of one size, that of any image
+    vectors already stored for other items (the model fits one image space)."""
+    images: dict[str, list[float]] = {}
+    for item in items:
+        vector = item.image_embedding
+        if vector is None or item.item_id in images:
+            continue  # a repeated item keeps its first vector, as it keeps its row
+        if images:
+            first_id, first = next(iter(images.items()))
+            if len(vector) != len(first):
+                raise InvalidInput(
+                    f"{file_name}: image_embedding of item {item.item_id} has "
+                    f"{len(vector)} numbers, that of item {first_id} {len(first)}; "
+                    "all in one import must have the same length"
+                )
+        images[item.item_id] = vector
+    if not images:
+        return images
+    size = len(next(iter(images.values())))
+    other_sizes = dimensions_other_than(session, IMAGE_KEY, size, images.keys())
+    if other_sizes:
+        raise InvalidInput(
+            f"{file_name}: image_embedding has {size} numbers; the image "
+            "embeddings already stored for other items have "
+            f"{', '.join(map(str, sorted(other_sizes)))}"
+        )
+    return images
 
 
 def import_events(session: Session, path: str | Path, *, now: datetime) -> ImportResult:

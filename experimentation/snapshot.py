@@ -11,6 +11,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from experimentation.embedding_store import IMAGE_KEY, load_vectors
 from experimentation.models import Event, Item
 from recommenders.data import Catalog, InteractionLog, UserHistory
 from recommenders.weights import HAVING_TYPES, ProfileWeights
@@ -36,8 +37,9 @@ def load_catalog(session: Session) -> Catalog:
             Item.attributes,
         ).order_by(Item.id)
     ).all()
+    item_ids = [r.item_id for r in rows]
     return Catalog(
-        item_ids=[r.item_id for r in rows],
+        item_ids=item_ids,
         titles=[r.title or "" for r in rows],
         descriptions=[r.description or "" for r in rows],
         categories=[_categories(r.category, r.subcategory, r.attributes) for r in rows],
@@ -48,6 +50,9 @@ def load_catalog(session: Session) -> Catalog:
             [r.published_at.timestamp() if r.published_at else np.nan for r in rows],
             dtype=np.float64,
         ),
+        # Imported with the items; NaN rows for items without one, None when
+        # no item has one.
+        image_embeddings=load_vectors(session, IMAGE_KEY, item_ids),
     )
 
 
