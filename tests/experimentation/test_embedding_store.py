@@ -19,6 +19,7 @@ from recommenders.content import Content
 from recommenders.data import UserHistory
 from recommenders.embeddings import TextEmbedder, catalog_texts, text_digest
 from recommenders.weights import ProfileWeights
+from tests.recommenders import test_embeddings
 from tests.recommenders.test_embeddings import CountingEmbedder
 from tests.utils.factories import add_catalogue, add_history
 
@@ -224,3 +225,27 @@ def test_a_failure_to_store_still_serves_the_model(
     model = ModelStore(engine, ProfileWeights()).model("content", {})
     assert isinstance(model, Content)
     assert len(_embedded(counting)) == 40
+
+
+# An OpenAI-compatible endpoint on loopback that records each request.
+endpoint = test_embeddings.endpoint
+
+
+def test_openai_backend_is_asked_for_each_item_once(
+    engine: Engine, endpoint: type[test_embeddings._Endpoint]
+) -> None:
+    _stored_catalogue(engine)
+    params = {"text": {"backend": "openai", "batch_size": 100}}
+    ModelStore(engine, ProfileWeights()).model("content", params)
+    assert [len(r["input"]) for r in endpoint.requests] == [40]
+    endpoint.requests.clear()
+    restarted = ModelStore(engine, ProfileWeights())
+    restarted.model("content", params)
+    restarted.refresh()
+    # No item text again; only a one-text probe of the vector size per fit.
+    assert [r["input"] for r in endpoint.requests] == [["dimension probe"]] * 2
+
+
+def test_save_refuses_an_item_twice(session: Session) -> None:
+    with pytest.raises(ValueError, match="appears twice"):
+        save_vectors(session, KEY, ["a", "a"], ["d", "d"], np.ones((2, 2)))
