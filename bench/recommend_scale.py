@@ -250,6 +250,7 @@ def main() -> None:
             "collaborative",
             {"max_item_users": args.max_item_users},
         ),
+        "ALS (conjugate gradient)": ("als", {"solver": "conjugate_gradient"}),
         "hybrid (alpha 0.7)": (
             "hybrid",
             {"collaborative": {"max_item_users": args.max_item_users}},
