@@ -22,6 +22,8 @@ from typing import Any, Literal
 from sqlalchemy import (
     ColumnElement,
     Float,
+    FromClause,
+    Select,
     Subquery,
     and_,
     case,
@@ -39,7 +41,7 @@ from analysis.sufficient import (
     RatioStats,
     SampleStats,
 )
-from experimentation.models import Event, Exposure, User
+from experimentation.models import USER_VALUE_COLUMNS, Event, Exposure, User
 
 MetricKind = Literal["proportion", "mean", "ratio"]
 SegmentName = Literal["gender", "age_band"]
@@ -181,6 +183,7 @@ def collect_counts(
     pre_start: datetime | None = None,
     caps: Mapping[str, float] | None = None,
     segments: Sequence[SegmentName] = (),
+    stored: FromClause | None = None,
 ) -> ExperimentCounts:
     """Per-variant sufficient statistics of every metric, computed by the database.
 
@@ -190,9 +193,17 @@ def collect_counts(
         caps: per cappable metric, the value each user's figure is capped at.
         segments: user attributes to break the counts down by; the overall
             counts are the sums over the segments.
+        stored: the experiment's per-user values for this very window and
+            lookback, as analysis/user_values.py keeps them; read instead of
+            the events when given.
     """
-    first = _first_exposures(experiment_id, window_end, segments)
-    per_user = _per_user(first, experiment_id, window_end, pre_start, caps, segments)
+    if stored is None:
+        first = _first_exposures(experiment_id, window_end, segments)
+        per_user = _per_user(
+            first, experiment_id, window_end, pre_start, caps, segments
+        )
+    else:
+        per_user = _from_stored(stored, caps, segments)
     keys = [per_user.c[s] for s in segments]
     query = (
         select(per_user.c.variant_id, *keys, *_aggregates(per_user))
@@ -231,16 +242,22 @@ def metric_percentile(
     metric: str,
     quantile: float,
     pre_start: datetime | None = None,
+    stored: FromClause | None = None,
 ) -> float | None:
     """The pooled per-user value of a metric at a quantile (lower nearest rank).
 
     Computed by the database with ORDER BY and OFFSET, which SQLite and
-    PostgreSQL share; None when no user has a value.
+    PostgreSQL share; None when no user has a value. `stored` as in
+    `collect_counts`.
     """
     if not 0.0 < quantile <= 1.0:
         raise ValueError(f"quantile must be in (0, 1], got {quantile}")
-    first = _first_exposures(experiment_id, window_end)
-    per_user = _per_user(first, experiment_id, window_end, pre_start, None, ())
+    per_user: FromClause
+    if stored is None:
+        first = _first_exposures(experiment_id, window_end)
+        per_user = _per_user(first, experiment_id, window_end, pre_start, None, ())
+    else:
+        per_user = stored
     column = case(
         (per_user.c.variant_id.is_not(None), per_user.c[f"{metric}__y"]), else_=null()
     )
@@ -254,8 +271,53 @@ def metric_percentile(
     return None if value is None else float(value)
 
 
+def user_values_query(
+    experiment_id: int,
+    window_end: datetime,
+    pre_start: datetime | None,
+    users: Select[Any] | None = None,
+) -> Select[Any]:
+    """Every exposed user's uncapped metric values, one row per user, in the
+    columns of experimentation.models.experiment_user_values; only the users
+    `users` selects when given."""
+    first = _first_exposures(experiment_id, window_end, users=users)
+    per_user = _per_user(first, experiment_id, window_end, pre_start, None, ())
+    return select(
+        per_user.c.user_id,
+        per_user.c.variant_id,
+        *(per_user.c[name] for name in USER_VALUE_COLUMNS),
+    )
+
+
+def _from_stored(
+    stored: FromClause,
+    caps: Mapping[str, float] | None,
+    segments: Sequence[SegmentName],
+) -> Subquery:
+    """Stored per-user values as the per-user query gives them: capped, and
+    with the users' segment values joined."""
+    caps = caps or {}
+    columns: list[Any] = [stored.c.user_id, stored.c.variant_id]
+    for name in USER_VALUE_COLUMNS:
+        metric = name.split("__", 1)[0]
+        columns.append(_capped(stored.c[name], caps.get(metric)).label(name))
+    query = select(
+        *columns,
+        *(
+            column.label(name)
+            for name, column in zip(segments, _segment_columns(segments), strict=True)
+        ),
+    ).select_from(stored)
+    if segments:
+        query = query.outerjoin(User, User.user_id == stored.c.user_id)
+    return query.subquery("stored_per_user")
+
+
 def _first_exposures(
-    experiment_id: int, window_end: datetime, segments: Sequence[SegmentName] = ()
+    experiment_id: int,
+    window_end: datetime,
+    segments: Sequence[SegmentName] = (),
+    users: Select[Any] | None = None,
 ) -> Subquery:
     """Per exposed user: first exposure, variant (NULL if more than one), the
     served lists' mean quality and, if asked, their segment values."""
@@ -283,6 +345,8 @@ def _first_exposures(
         )
         .group_by(Exposure.user_id)
     )
+    if users is not None:
+        query = query.where(Exposure.user_id.in_(users))
     if segments:
         query = query.outerjoin(User, User.user_id == Exposure.user_id)
     return query.subquery("first_exposure")
@@ -512,4 +576,5 @@ __all__ = [
     "collect_counts",
     "merge_counts",
     "metric_percentile",
+    "user_values_query",
 ]

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import FromClause
 from sqlalchemy.orm import Session
 
 from analysis.decision import Decision, Guardrail, decide
@@ -30,6 +31,7 @@ from analysis.settings import AnalysisSettings
 from analysis.significance import Comparison
 from analysis.srm import SampleRatioCheck, sample_ratio_mismatch
 from analysis.sufficient import RatioStats, SampleStats
+from analysis.user_values import current_values
 from experimentation.errors import InvalidInput
 from experimentation.experiments import get_experiment
 from experimentation.models import Experiment
@@ -109,14 +111,28 @@ def build_report(
     key: str,
     now: datetime,
     settings: AnalysisSettings | None = None,
+    stored_values: bool = True,
 ) -> Report:
+    """The experiment's report at `now` (or at its stop).
+
+    With `stored_values` the per-user values are read from, and first brought
+    up to date in, the experiment's stored values (analysis/user_values.py;
+    commit the session to keep them); without, every event is read.
+    """
     started = time.perf_counter()
     settings = settings or AnalysisSettings()
     experiment = get_experiment(session, key=key)
     window_end = experiment.stopped_at or now
     lookback = timedelta(days=settings.cuped_lookback_days)
     pre_start = (experiment.started_at or window_end) - lookback
-    caps = _caps(session, experiment, window_end, pre_start, settings)
+    stored = (
+        current_values(
+            session, experiment=experiment, window_end=window_end, pre_start=pre_start
+        )
+        if stored_values
+        else None
+    )
+    caps = _caps(session, experiment, window_end, pre_start, settings, stored)
     counts = collect_counts(
         session,
         experiment_id=experiment.id,
@@ -124,6 +140,7 @@ def build_report(
         pre_start=pre_start,
         caps=caps,
         segments=settings.segments,
+        stored=stored,
     )
     variants = experiment.variants
     users = [
@@ -182,6 +199,7 @@ def _caps(
     window_end: datetime,
     pre_start: datetime,
     settings: AnalysisSettings,
+    stored: FromClause | None,
 ) -> dict[str, float]:
     """Winsorisation caps of the experiment's cappable metrics, pooled over arms."""
     if settings.winsorize_percentile is None:
@@ -197,6 +215,7 @@ def _caps(
             metric=name,
             quantile=settings.winsorize_percentile,
             pre_start=pre_start,
+            stored=stored,
         )
         if cap is not None:
             caps[name] = cap

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -265,3 +267,61 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(32))
     target: Mapped[str] = mapped_column(String(300))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# The per-user values analysis/metrics.py computes for a report, in the order
+# of its per-user query: after first exposure (y) and before it (x).
+USER_VALUE_COLUMNS = (
+    "click_through_rate__yn",
+    "click_through_rate__yd",
+    "click_through_rate__xn",
+    "click_through_rate__xd",
+    "conversion__y",
+    "conversion__x",
+    "revenue_per_user__y",
+    "revenue_per_user__x",
+    "avg_session_duration__y",
+    "avg_session_duration__x",
+    "diversity__y",
+    "freshness__y",
+    "novelty__y",
+    "serving_latency_ms__y",
+)
+
+experiment_user_values = Table(
+    "experiment_user_values",
+    Base.metadata,
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("user_id", String(128), primary_key=True),
+    # NULL for a user exposed to more than one variant (excluded, but counted).
+    Column("variant_id", Integer),
+    *(Column(name, Float) for name in USER_VALUE_COLUMNS),
+)
+"""One row per exposed user of an experiment: that user's metric values, kept
+up to date by analysis/user_values.py so that a report reads users, not events."""
+
+
+class UserValuesState(Base):
+    """What an experiment's stored per-user values were computed from."""
+
+    __tablename__ = "experiment_user_values_state"
+
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    started_at: Mapped[datetime] = mapped_column()
+    """The run the values belong to; another start means a rebuild."""
+    pre_start: Mapped[datetime] = mapped_column()
+    """Earliest event counted towards the pre-exposure (CUPED) values."""
+    window_end: Mapped[datetime] = mapped_column()
+    """Latest event time the values include."""
+    event_watermark: Mapped[int] = mapped_column(BigInteger)
+    """Every event with an id up to this one is in the values."""
+    exposure_watermark: Mapped[int] = mapped_column(BigInteger)
+    """Every exposure with an id up to this one is in the values."""
+    refreshed_at: Mapped[datetime] = mapped_column()

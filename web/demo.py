@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from analysis import user_values
 from analysis.render import render_text
 from analysis.report import Report, build_report
 from experimentation import accounts, movielens
@@ -163,7 +164,7 @@ def run_demo(
         f"{summary.users:,} users; events sent {summary.events_sent:,}, "
         f"stored {stored:,}"
     )
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         return build_report(session, key=FLAGSHIP["id"], now=utc_now())
 
 
@@ -251,6 +252,7 @@ def _reset_previous_run(session: Session) -> None:
     except NotFound:
         pass
     session.execute(delete(Event).where(Event.event_id.like("demo-%")))
+    user_values.forget_all(session)  # they counted the deleted events
 
 
 def _population(

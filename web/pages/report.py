@@ -83,7 +83,9 @@ def _load(request: Request, session: Any, now: Any, user: Any, key: str) -> Any:
         experiment = experiments.get_experiment(session, key=key)
     except NotFound as error:
         return None, not_found(request, user, error)
-    return experiment, build_report(session, key=key, now=now)
+    report = build_report(session, key=key, now=now)
+    session.commit()  # keeps the per-user values the report brought up to date
+    return experiment, report
 
 
 @router.get("/experiments/{key}", response_class=HTMLResponse)

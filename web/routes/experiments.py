@@ -121,4 +121,6 @@ def read_results(
         )
     except ValueError as error:
         raise InvalidInput(str(error)) from error
-    return report_to_dict(build_report(session, key=key, now=now, settings=settings))
+    report = build_report(session, key=key, now=now, settings=settings)
+    session.commit()  # keeps the per-user values the report brought up to date
+    return report_to_dict(report)
