@@ -281,7 +281,9 @@ def user_values_query(
     columns of experimentation.models.experiment_user_values; only the users
     `users` selects when given."""
     first = _first_exposures(experiment_id, window_end, users=users)
-    per_user = _per_user(first, experiment_id, window_end, pre_start, None, ())
+    per_user = _per_user(
+        first, experiment_id, window_end, pre_start, None, (), users=users
+    )
     return select(
         per_user.c.user_id,
         per_user.c.variant_id,
@@ -380,6 +382,7 @@ def _per_user(
     pre_start: datetime | None,
     caps: Mapping[str, float] | None,
     segments: Sequence[SegmentName],
+    users: Select[Any] | None = None,
 ) -> Subquery:
     """One row per exposed user: each metric's value after (y) and before (x).
 
@@ -468,6 +471,8 @@ def _per_user(
                 served_by.experiment_id == experiment_id,
                 served_by.user_id == Event.user_id,
                 served_by.served_at <= window_end,
+                # Lets the database look up only these users' exposures.
+                *([served_by.user_id.in_(users)] if users is not None else []),
             ),
         )
         .group_by(first.c.user_id)
