@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -100,6 +100,24 @@ def current_values(
         .where(table.c.experiment_id == experiment.id)
         .subquery("stored_values")
     )
+
+
+def refresh_running(session: Session, *, now: datetime, lookback: timedelta) -> int:
+    """Bring the stored values of every running experiment up to `now`, so
+    that the next report reads only what arrives after; returns how many
+    experiments were refreshed. Run it on a schedule (`splitrec refresh`)."""
+    refreshed = 0
+    running = select(Experiment).where(Experiment.status == "running")
+    for experiment in session.scalars(running).all():
+        assert experiment.started_at is not None
+        stored = current_values(
+            session,
+            experiment=experiment,
+            window_end=now,
+            pre_start=experiment.started_at - lookback,
+        )
+        refreshed += stored is not None
+    return refreshed
 
 
 def forget_all(session: Session) -> None:

@@ -6,12 +6,14 @@ import json
 import logging
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 import click
 import yaml
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from analysis.choices import analysis_settings
 from analysis.cli import power
@@ -122,6 +124,45 @@ def worker() -> None:
         writer.run()
     except KeyboardInterrupt:
         writer.stop()
+
+
+@main.command()
+@click.option(
+    "--every",
+    type=click.FloatRange(min=1.0),
+    default=None,
+    help="Seconds between refreshes; without it, refresh once and exit.",
+)
+def refresh(every: float | None) -> None:
+    """Bring running experiments' stored per-user values up to date.
+
+    Reports do this themselves, but then the first report of a large
+    experiment reads every event; refreshing on a schedule leaves each report
+    only what arrived since.
+    """
+    from datetime import timedelta
+
+    from analysis.settings import AnalysisSettings
+    from analysis.user_values import refresh_running
+
+    lookback = timedelta(days=AnalysisSettings().cuped_lookback_days)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    while True:
+        try:
+            with session_scope(_engine()) as session:
+                count = refresh_running(session, now=utc_now(), lookback=lookback)
+        except SQLAlchemyError:
+            if every is None:
+                raise
+            # A database outage must not end a scheduled job: try again later.
+            log.exception("refresh failed; retrying in %.0f s", every)
+        else:
+            log.info("stored values refreshed", extra={"experiments": count})
+            if every is None:
+                click.echo(f"refreshed {count} running experiment(s)")
+        if every is None or stopping.wait(every):
+            return
 
 
 @main.group(name="import")

@@ -307,3 +307,21 @@ def test_events_committed_late_with_lower_ids_are_not_missed(
         session.execute(select(stored.c.user_id, stored.c.revenue_per_user__y)).all()
     )
     assert revenue == {"slow": 9.0, "fast": 4.0}
+
+
+def test_refresh_running_covers_running_experiments_only(session: Session) -> None:
+    from analysis.user_values import refresh_running
+
+    running = _experiment(session)
+    expose(session, running, 0, "x", T)
+    draft = create_experiment(
+        session,
+        spec=ExperimentSpec.model_validate(flagship_spec(id="still-a-draft")),
+        now=T,
+    )
+    now = T + timedelta(days=1)
+    assert refresh_running(session, now=now, lookback=LOOKBACK) == 1
+    state = session.get(UserValuesState, running.id)
+    assert state is not None
+    assert (state.window_end, state.pre_start) == (now, T - LOOKBACK)
+    assert session.get(UserValuesState, draft.id) is None

@@ -138,3 +138,23 @@ def test_cli_experiment_actions_audited(
             session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))
         )
     assert actions == ["create", "start", "stop"]
+
+
+def test_cli_refresh_stores_running_experiments_values(
+    runner: CliRunner, tmp_path: Path, engine: Engine
+) -> None:
+    from experimentation.models import UserValuesState
+
+    spec_file = tmp_path / "flagship.yaml"
+    spec_file.write_text(yaml.safe_dump(flagship_spec()))
+    assert runner.invoke(main, ["experiment", "create", str(spec_file)]).exit_code == 0
+    drafts_only = runner.invoke(main, ["refresh"])
+    assert drafts_only.exit_code == 0, drafts_only.output
+    assert "refreshed 0 running experiment(s)" in drafts_only.output
+    runner.invoke(main, ["experiment", "start", "rec-algorithm-v2"])
+    once = runner.invoke(main, ["refresh"])
+    assert once.exit_code == 0, once.output
+    assert "refreshed 1 running experiment(s)" in once.output
+    with Session(engine) as session:
+        assert len(session.scalars(select(UserValuesState)).all()) == 1
+    assert runner.invoke(main, ["refresh", "--every", "0"]).exit_code == 2
