@@ -3,9 +3,13 @@
 Builds its own database (``splitrec_bench_analysis`` by default), generates
 users, exposures and events with ``generate_series``, then times
 ``build_report`` (four metrics, CUPED, SRM, segments) at 1,000,000 events and
-again after growing the events to 10,000,000. Each report runs in a fresh
-Python process, so its peak memory (ru_maxrss, and tracemalloc's peak of the
-report alone) is its own: it must not grow with the number of events.
+again after growing the events to 10,000,000. At each size it times the report
+read straight from the events, the first report that stores the per-user
+values (analysis/user_values.py), a report after 100,000 more events and
+10,000 more exposures (a few hours of this experiment's traffic), and one with
+nothing new. Each report runs in a fresh Python process, so its peak memory
+(ru_maxrss, and tracemalloc's peak of the report alone) is its own: it must
+not grow with the number of events.
 
     .venv/bin/python bench/analysis_scale.py [--users 1000000] [--events 10000000]
 """
@@ -161,7 +165,11 @@ def _setup(database: str, users: int) -> None:
 
 
 _INDEXES = (
-    ("ix_events_user_occurred", "events (user_id, occurred_at)"),
+    (
+        "ix_events_user_occurred",
+        "events (user_id, occurred_at) "
+        "INCLUDE (type, value, dwell_seconds, request_id)",
+    ),
     ("ix_events_request", "events (request_id)"),
     ("ix_events_type_occurred", "events (type, occurred_at)"),
     ("ix_exposures_experiment_user", "exposures (experiment_id, user_id, served_at)"),
@@ -202,7 +210,38 @@ def _index_and_analyse(database: str) -> None:
     engine.dispose()
 
 
-def _measure(database: str, segments: bool) -> dict[str, float]:
+def _more_traffic(database: str, users: int, events: int) -> None:
+    """100,000 more events after the first `events`, and 10,000 more exposures
+    (repeat visits), inserted with the indexes in place as serving would."""
+    engine = create_engine(_url(database))
+    with engine.begin() as c:
+        _timed(
+            c,
+            "100,000 more events",
+            EVENTS_SQL,
+            users=users,
+            start=START,
+            lo=events,
+            hi=events + 99_999,
+        )
+        _timed(
+            c,
+            "10,000 more exposures",
+            "INSERT INTO exposures (experiment_id, variant_id, user_id, request_id, "
+            "page, items, from_cache, served_at, category_entropy, fresh_share, "
+            "mean_popularity_rank, latency_ms) "
+            "SELECT x.experiment_id, x.variant_id, x.user_id, "
+            "'r3-' || :events || '-' || x.id, 'home', '[]', true, "
+            "x.served_at + interval '2 hours', 1.5, 0.5, 300, 4 "
+            "FROM exposures x WHERE x.request_id LIKE 'r%' "
+            "AND x.request_id NOT LIKE 'r2-%' AND x.request_id NOT LIKE 'r3-%' "
+            "ORDER BY x.id LIMIT 10000",
+            events=events,
+        )
+    engine.dispose()
+
+
+def _measure(database: str, segments: bool, stored: bool) -> dict[str, float]:
     """Runs in a child process: one report, its time and peak memory."""
     engine = create_engine(_url(database))
     settings = AnalysisSettings() if segments else AnalysisSettings(segments=())
@@ -211,8 +250,13 @@ def _measure(database: str, segments: bool) -> dict[str, float]:
         tracemalloc.start()
         started = time.perf_counter()
         report = build_report(
-            session, key=KEY, now=START + timedelta(days=15), settings=settings
+            session,
+            key=KEY,
+            now=START + timedelta(days=15),
+            settings=settings,
+            stored_values=stored,
         )
+        session.commit()  # the stored values, as the API does
         seconds = time.perf_counter() - started
         _, traced_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
@@ -226,10 +270,14 @@ def _measure(database: str, segments: bool) -> dict[str, float]:
     }
 
 
-def _report_in_child(database: str, segments: bool) -> dict[str, float]:
+def _report_in_child(
+    database: str, segments: bool, stored: bool = True
+) -> dict[str, float]:
     args = [sys.executable, __file__, "--measure", "--database", database]
     if not segments:
         args.append("--no-segments")
+    if not stored:
+        args.append("--from-events")
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -238,7 +286,7 @@ def _report_in_child(database: str, segments: bool) -> dict[str, float]:
 def _print(events: int, label: str, r: dict[str, float]) -> None:
     load = os.getloadavg()[0]
     print(
-        f"{events:>12,} events  {label:<22} {r['seconds']:6.2f} s   "
+        f"{events:>12,} events  {label:<34} {r['seconds']:6.2f} s   "
         f"peak RSS {r['max_rss_mb']:6.1f} MB   report allocations peak "
         f"{r['traced_peak_mb']:5.2f} MB   users {int(r['users']):,} "
         f"(excluded {int(r['excluded']):,})  load {load:.1f}",
@@ -253,21 +301,44 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-segments", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--from-events", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(_measure(args.database, not args.no_segments)))
+        result = _measure(args.database, not args.no_segments, not args.from_events)
+        print(json.dumps(result))
         return
     print(f"setting up {args.database}: {args.users:,} users", flush=True)
     _setup(args.database, args.users)
     done = 0
     for size in (args.users, args.events):
+        _clear_stored_values(args.database)
         _add_events(args.database, args.users, done, size)
         done = size
         _index_and_analyse(args.database)
-        for segments in (False, True):
-            label = "with segments" if segments else "four metrics+CUPED+SRM"
-            _report_in_child(args.database, segments)  # warm the cache
-            _print(size, label, _report_in_child(args.database, segments))
+        _report_in_child(args.database, False, stored=False)  # warm the cache
+        _print(size, "from the events", _report_in_child(args.database, False, False))
+        _print(
+            size,
+            "first, storing per-user values",
+            _report_in_child(args.database, False),
+        )
+        _more_traffic(args.database, args.users, done)
+        done += 100_000
+        _print(
+            done,
+            "stored, +100k events +10k exposures",
+            _report_in_child(args.database, False),
+        )
+        _print(done, "stored, nothing new", _report_in_child(args.database, False))
+        _print(done, "stored, with segments", _report_in_child(args.database, True))
+
+
+def _clear_stored_values(database: str) -> None:
+    engine = create_engine(_url(database))
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM experiment_user_values"))
+        c.execute(text("DELETE FROM experiment_user_values_state"))
+    engine.dispose()
 
 
 if __name__ == "__main__":
