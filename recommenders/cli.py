@@ -189,18 +189,21 @@ def evaluate_command(
 
 def format_report(report: Report) -> str:
     """The report as a plain-text table, then paired differences vs the baseline."""
+    # As wide as the longest name: configs that differ only at the end of a
+    # long name must stay tellable apart.
+    w = max([28, *(len(m.name) for m in report.models)])
     lines = [
         f"protocol {report.protocol}, {report.split} split, {report.n_users} users, "
         f"k={report.k}, 95% CIs from {report.n_resamples} bootstrap resamples "
         f"(seed {report.seed})",
         "",
-        f"{'model':<28} {'P@10':<21} {'R@10':<21} {'NDCG@10':<21} "
+        f"{'model':<{w}} {'P@10':<21} {'R@10':<21} {'NDCG@10':<21} "
         f"{'cover':>5} {'genreH':>6} {'novel':>5} {'fallbk':>6} {'ms p50':>6} "
         f"{'alpha':>5} {'c.share':>7}",
     ]
     for model in report.models:
         lines.append(
-            f"{model.name[:28]:<28} {_interval(model.metrics['precision']):<21} "
+            f"{model.name:<{w}} {_interval(model.metrics['precision']):<21} "
             f"{_interval(model.metrics['recall']):<21} "
             f"{_interval(model.metrics['ndcg']):<21} "
             f"{model.coverage:>5.3f} {model.metrics['entropy'].mean:>6.2f} "
@@ -213,16 +216,14 @@ def format_report(report: Report) -> str:
         lines += [
             "",
             f"paired difference vs {report.baseline} (* = 95% CI excludes 0)",
-            f"{'model':<28} {'dP@10':<24} {'dR@10':<24} {'dNDCG@10':<24}",
+            f"{'model':<{w}} {'dP@10':<24} {'dR@10':<24} {'dNDCG@10':<24}",
         ]
         for model in compared:
             cells = [
                 _difference(model.versus_baseline[m])
                 for m in ("precision", "recall", "ndcg")
             ]
-            lines.append(
-                f"{model.name[:28]:<28} " + " ".join(f"{c:<24}" for c in cells)
-            )
+            lines.append(f"{model.name:<{w}} " + " ".join(f"{c:<24}" for c in cells))
     lines += [
         "",
         "c.share: effective content share, the part of the per-user score spread "

@@ -182,3 +182,21 @@ def test_evaluate_log_reports_own_data_with_paired_differences() -> None:
     assert [m.name for m in report.models] == ["popularity", "content"]
     assert "ndcg" in report.models[1].versus_baseline
     assert all(np.isfinite(m.metrics["ndcg"].mean) for m in report.models)
+
+
+def test_evaluate_text_keeps_long_config_names_apart(movielens: MovieLens) -> None:
+    long_names = [
+        "als:solver=conjugate_gradient,factors=8",
+        "als:solver=conjugate_gradient,factors=9",
+    ]
+    result = CliRunner().invoke(
+        evaluate_command,
+        [
+            *("--data", str(data_path()), "--bootstrap", "20"),
+            *(arg for name in long_names for arg in ("--config", name)),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for name in long_names:
+        # In the table of models and in the paired differences.
+        assert result.output.count(f"{name} ") == 2
