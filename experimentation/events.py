@@ -44,9 +44,13 @@ EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 # Numbers as numbers: true and "12" are refused, not read as 1.0 and 12.0.
 StrictNumber = Annotated[float, Strict()]
 
+# Ids are shown in pages and logs: no C0 or C1 control characters, and none of
+# Unicode's line separators or bidirectional controls, which make one id
+# display as another (a right-to-left override turns "user-1" into "1-resu").
+IDENTIFIER_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+$"
 Identifier = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    StringConstraints(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN),
 ]
 
 

@@ -47,7 +47,13 @@ from experimentation.embedding_store import (
     vector_digest,
 )
 from experimentation.errors import InvalidInput
-from experimentation.events import EventIn, check_clock, event_row, insert_rows
+from experimentation.events import (
+    EventIn,
+    Identifier,
+    check_clock,
+    event_row,
+    insert_rows,
+)
 from experimentation.models import Item, User
 
 log = logging.getLogger(__name__)
@@ -186,7 +192,7 @@ class ItemIn(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    item_id: str = Field(min_length=1, max_length=128)
+    item_id: Identifier
     title: str = Field(default="", max_length=512)
     description: str = ""
     category: str | None = Field(default=None, max_length=128)

@@ -93,6 +93,16 @@ def test_import_items_bad_row_stores_nothing(session: Session, tmp_path: Path) -
     assert _count(session, Item) == 0
 
 
+def test_import_items_id_with_a_bidi_control_refused(
+    session: Session, tmp_path: Path
+) -> None:
+    jsonl = tmp_path / "items.jsonl"
+    jsonl.write_text('{"item_id": "ok"}\n{"item_id": "evil\\u202egnp"}\n')
+    with pytest.raises(InvalidInput, match=r"items.jsonl line 2: item_id"):
+        import_items(session, jsonl)
+    assert _count(session, Item) == 0
+
+
 def test_import_events_jsonl_and_csv(session: Session, tmp_path: Path) -> None:
     jsonl = tmp_path / "events.jsonl"
     rows = [

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -155,6 +156,21 @@ def test_recommendations_k_out_of_range_422(client: TestClient, engine: Engine) 
         )
         assert response.status_code == 422
         assert response.json()["error"]["message"].startswith("query.k:")
+
+
+@pytest.mark.parametrize("user_id", ["u\x85", "u\u202e1", "u\u2028", "u\x00"])
+def test_recommendations_control_characters_in_user_id_422(
+    client: TestClient, engine: Engine, user_id: str
+) -> None:
+    _running_flagship(client, engine)
+    response = client.get(
+        "/v1/recommendations",
+        params={"user_id": user_id, "experiment": "rec-algorithm-v2"},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("query.user_id:")
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Exposure)) == 0
 
 
 def test_recommendations_recreated_experiment_not_served_old_cache(

@@ -5,15 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from experimentation.events import IDENTIFIER_PATTERN
 from web.deps import AppKeyDep, NowDep, ServiceDep, SessionDep, SettingsDep
 from web.schemas import ERROR_RESPONSES, RecommendationsPublic
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["recommendations"], responses=ERROR_RESPONSES)
 
-IdText = Annotated[
-    str, Query(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
+IdText = Annotated[str, Query(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN)]
 
 
 @router.get("/recommendations")
