@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    model_validator,
+)
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -207,7 +214,21 @@ class ItemIn(BaseModel):
     ) = None
     """The item's image vector from the catalogue's own image model."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_an_event(cls, data: Any) -> Any:
+        # Extra columns become attributes, so an events file would otherwise
+        # import as a catalogue of one "item" per event.
+        if isinstance(data, dict) and _EVENT_ONLY & data.keys():
+            fields = ", ".join(sorted(_EVENT_ONLY & data.keys()))
+            raise ValueError(
+                f"this row has event fields ({fields}): import events with "
+                "`splitrec import events`"
+            )
+        return data
 
+
+_EVENT_ONLY = frozenset({"event_id", "user_id"})
 _CSV_NUMBERS = frozenset({"value", "dwell_seconds"})
 # CSV cells holding a list, written as a JSON array.
 _CSV_ARRAYS = frozenset({"image_embedding"})
@@ -263,8 +284,11 @@ def _validated(path: str | Path, schema: type[BaseModel]) -> list[Any]:
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
+            # A check of the whole row has no field to name.
+            prefix = f"{where}: " if where else ""
+            message = first["msg"].removeprefix("Value error, ")
             raise InvalidInput(
-                f"{Path(path).name} line {number}: {where}: {first['msg']}"
+                f"{Path(path).name} line {number}: {prefix}{message}"
             ) from error
     return records
 

@@ -103,6 +103,18 @@ def test_import_items_id_with_a_bidi_control_refused(
     assert _count(session, Item) == 0
 
 
+def test_import_items_refuses_an_events_file(session: Session, tmp_path: Path) -> None:
+    events = tmp_path / "events.csv"
+    events.write_text("event_id,user_id,item_id,type\ne1,u1,i1,click\n")
+    expected = (
+        r"events.csv line 2: this row has event fields \(event_id, user_id\): "
+        r"import events with `splitrec import events`$"
+    )
+    with pytest.raises(InvalidInput, match=expected):
+        import_items(session, events)
+    assert _count(session, Item) == 0
+
+
 def test_import_events_jsonl_and_csv(session: Session, tmp_path: Path) -> None:
     jsonl = tmp_path / "events.jsonl"
     rows = [
