@@ -15,9 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from experimentation import accounts
 from web.errors import error_body
@@ -126,16 +128,66 @@ def require(grant: str) -> Any:
     return Depends(check)
 
 
+def _requires_key(request: Request) -> bool:
+    """Whether the route a request matched checks an API key."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    stack = [dependant] if dependant is not None else []
+    while stack:
+        current = stack.pop()
+        if current.call is api_client:
+            return True
+        stack.extend(current.dependencies)
+    return False
+
+
+def _undecodable(exc: Exception) -> bool:
+    if isinstance(exc, RequestValidationError):
+        return any(e.get("type") == "json_invalid" for e in exc.errors())
+    return (
+        isinstance(exc, StarletteHTTPException)
+        and exc.status_code == status.HTTP_400_BAD_REQUEST
+        and "parsing the body" in str(exc.detail)
+    )
+
+
+def _check_key_before_body_errors(app: FastAPI) -> None:
+    """FastAPI decodes a request's body before it runs the dependencies, so a
+    body that is not JSON would be answered 422 before the key was looked at:
+    a caller without a valid key could probe the API. Check the key first."""
+    for kind in (RequestValidationError, StarletteHTTPException):
+        answer = app.exception_handlers[kind]
+
+        async def key_first(
+            request: Request, exc: Exception, answer: Any = answer
+        ) -> Any:
+            if _undecodable(exc) and _requires_key(request):
+                try:
+                    await api_client(
+                        request, await _bearer(request), await _header(request)
+                    )
+                except Unauthorized as unauthorized:
+                    return _unauthorized(unauthorized)
+            return await answer(request, exc)
+
+        app.add_exception_handler(kind, key_first)
+
+
+def _unauthorized(exc: Unauthorized) -> JSONResponse:
+    return JSONResponse(
+        error_body("unauthorized", exc.message),
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
 def install(app: FastAPI) -> None:
+    """Key checks; after web.errors.install, whose body errors it wraps."""
     app.state.api_keys = KeyCache()
+    _check_key_before_body_errors(app)
 
     @app.exception_handler(Unauthorized)
     async def on_unauthorized(request: Request, exc: Unauthorized) -> JSONResponse:
-        return JSONResponse(
-            error_body("unauthorized", exc.message),
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        return _unauthorized(exc)
 
     @app.exception_handler(Forbidden)
     async def on_forbidden(request: Request, exc: Forbidden) -> JSONResponse:

@@ -42,6 +42,42 @@ def test_api_without_key_401(
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
+BODY_CALLS = [(m, u) for m, u, _ in API_CALLS if m == "POST"]
+
+
+@pytest.mark.parametrize(("method", "url"), BODY_CALLS)
+@pytest.mark.parametrize("body", [b"{not json", b'{"a": "\xff\xfe"}'])
+@pytest.mark.parametrize("key", [None, "sr_not-a-real-key"])
+def test_api_undecodable_body_without_valid_key_401(
+    anonymous_client: TestClient,
+    engine: Engine,
+    method: str,
+    url: str,
+    body: bytes,
+    key: str | None,
+) -> None:
+    """Guards against a body FastAPI cannot decode being answered (422) before
+    the key is checked, which told callers without a key about the API."""
+    headers = {"content-type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    response = anonymous_client.request(method, url, content=body, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_api_undecodable_body_with_valid_key_422(
+    anonymous_client: TestClient, engine: Engine
+) -> None:
+    headers = {
+        "content-type": "application/json",
+        "Authorization": f"Bearer {make_key(engine, 'app')}",
+    }
+    response = anonymous_client.post("/v1/events", content=b"{not", headers=headers)
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == "the request body is not valid JSON"
+
+
 def test_api_calls_cover_every_v1_route(anonymous_client: TestClient) -> None:
     """Guards against a new /v1 route escaping the table above (and its checks)."""
     paths = anonymous_client.get("/openapi.json").json()["paths"]
