@@ -47,11 +47,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from analysis.metrics import user_values_query
+from analysis.trend_points import store_closed_days
 from experimentation.models import (
     USER_VALUE_COLUMNS,
     Event,
     Experiment,
     Exposure,
+    TrendPoint,
     UserValuesState,
     experiment_user_values,
 )
@@ -117,13 +119,17 @@ def refresh_running(session: Session, *, now: datetime, lookback: timedelta) -> 
             pre_start=experiment.started_at - lookback,
         )
         refreshed += stored is not None
+        # The trends' settled days, so that no page view counts them.
+        store_closed_days(session, experiment, now)
     return refreshed
 
 
 def forget_all(session: Session) -> None:
-    """Drop every experiment's stored values (events were deleted)."""
+    """Drop every experiment's stored values and trend points (events were
+    deleted)."""
     session.execute(delete(experiment_user_values))
     session.execute(delete(UserValuesState))
+    session.execute(delete(TrendPoint))
 
 
 def _refresh(

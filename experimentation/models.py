@@ -335,3 +335,20 @@ class UserValuesState(Base):
     exposure_watermark: Mapped[int] = mapped_column(BigInteger)
     """Every exposure with an id up to this one is in the values."""
     refreshed_at: Mapped[datetime] = mapped_column()
+
+
+class TrendPoint(Base):
+    """An experiment's cumulative metric values at the end of a day that has
+    closed, counted once (analysis/trend_points.py) for the report's trends."""
+
+    __tablename__ = "experiment_trend_points"
+
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    ends_at: Mapped[datetime] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column()
+    """The run the point belongs to; a point of an earlier run is ignored."""
+    values: Mapped[dict[str, Any]] = mapped_column()
+    """metric -> variant key -> value (null where a variant has none)."""
+    computed_at: Mapped[datetime] = mapped_column()

@@ -101,7 +101,9 @@ def report_page(
         experiment=experiment,
         metrics=[m.metric.name for m in report.metrics],
         window_end=report.window_end,
+        now=now,
     )
+    session.commit()  # keeps the closed days' points counted for the trends
     trends = {}
     for m in report.metrics:
         fmt = _formatter(m.metric.kind)
