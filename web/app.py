@@ -16,6 +16,7 @@ from recommenders.weights import ProfileWeights
 from web import errors, pages, security
 from web.routes import events, experiments, recommendations
 from web.state import AppState, Clock, utc_now
+from web.throttle import SignInThrottle
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def create_app(
         summary="A/B experiments for recommender systems",
         version="0.1.0",
     )
+    app.state.sign_in_throttle = SignInThrottle()
     app.state.splitrec = AppState(
         settings=settings,
         engine=engine,

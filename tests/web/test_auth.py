@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from experimentation.models import Account, ApiKey
-from tests.conftest import make_key
+from tests.conftest import FakeClock, make_key
 from tests.utils.factories import flagship_spec
 from tests.utils.web import PASSWORD, add_account, form_token, sign_in
 
@@ -198,6 +201,54 @@ def test_sign_in_wrong_password_401(
         assert response.status_code == 401
         assert response.context["error"] == "Wrong email or password."  # type: ignore[attr-defined]
     assert "splitrec_session" not in anonymous_client.cookies
+
+
+def _attempt(client: TestClient, email: str, password: str) -> Any:
+    return client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": form_token(client)},
+        follow_redirects=False,
+    )
+
+
+def test_sign_in_paused_after_repeated_failures_for_an_email(
+    anonymous_client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    add_account(engine, "v@example.org", "viewer")
+    for _ in range(10):
+        assert _attempt(anonymous_client, "v@example.org", "guess").status_code == 401
+    # Even the right password waits: the guesser cannot tell it was right.
+    paused = _attempt(anonymous_client, "V@example.org", PASSWORD)
+    assert paused.status_code == 429
+    assert 0 < int(paused.headers["Retry-After"]) <= 15 * 60
+    assert "Too many failed sign-ins" in paused.text
+    assert "splitrec_session" not in anonymous_client.cookies
+    clock.now += timedelta(minutes=15)
+    assert _attempt(anonymous_client, "v@example.org", PASSWORD).status_code == 303
+
+
+def test_sign_in_paused_after_failures_from_one_address_across_emails(
+    anonymous_client: TestClient,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("web.throttle.PER_ADDRESS", 5)
+    add_account(engine, "w@example.org", "viewer")
+    for n in range(5):
+        assert _attempt(anonymous_client, f"x{n}@example.org", "p").status_code == 401
+    assert _attempt(anonymous_client, "w@example.org", PASSWORD).status_code == 429
+
+
+def test_sign_in_success_clears_the_email_failures(
+    anonymous_client: TestClient, engine: Engine
+) -> None:
+    add_account(engine, "s@example.org", "viewer")
+    for _ in range(9):
+        _attempt(anonymous_client, "s@example.org", "guess")
+    assert _attempt(anonymous_client, "s@example.org", PASSWORD).status_code == 303
+    anonymous_client.cookies.clear()
+    for _ in range(9):
+        assert _attempt(anonymous_client, "s@example.org", "guess").status_code == 401
 
 
 def test_sign_in_cookie_flags_and_sign_out(

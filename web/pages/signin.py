@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, status
@@ -17,7 +19,9 @@ from web.auth import (
 )
 from web.deps import NowDep, SessionDep
 from web.pages.common import render
+from web.throttle import SignInThrottle
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 
@@ -49,6 +53,26 @@ async def login(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     """Check the password (argon2, in a thread: it is slow on purpose)."""
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.wait(email=email, address=address, now=now)
+    if wait is not None:
+        minutes = max(1, math.ceil(wait.total_seconds() / 60))
+        log.warning("sign-in throttled", extra={"address": address})
+        throttled = render(
+            request,
+            "login.html",
+            {
+                "next": safe_next(next),
+                "email": email,
+                "error": "Too many failed sign-ins. Try again in "
+                f"{minutes} minute{'s' if minutes > 1 else ''}.",
+            },
+            user=None,
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
+        throttled.headers["Retry-After"] = str(math.ceil(wait.total_seconds()))
+        return throttled
 
     def sign_in() -> str | None:
         account = accounts.authenticate(session, email=email, password=password)
@@ -63,6 +87,7 @@ async def login(
 
     token = await run_in_threadpool(sign_in)
     if token is None:
+        throttle.failed(email=email, address=address, now=now)
         return render(
             request,
             "login.html",
@@ -74,6 +99,7 @@ async def login(
             user=None,
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
+    throttle.succeeded(email=email)
     response = RedirectResponse(safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
     set_cookie(
         request,
