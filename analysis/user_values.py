@@ -107,7 +107,11 @@ def current_values(
 def refresh_running(session: Session, *, now: datetime, lookback: timedelta) -> int:
     """Bring the stored values of every running experiment up to `now`, so
     that the next report reads only what arrives after; returns how many
-    experiments were refreshed. Run it on a schedule (`splitrec refresh`)."""
+    experiments were refreshed. Run it on a schedule (`splitrec refresh`).
+
+    Commits after each experiment: a report of one experiment waits only for
+    that experiment's refresh, not for all of them.
+    """
     refreshed = 0
     running = select(Experiment).where(Experiment.status == "running")
     for experiment in session.scalars(running).all():
@@ -121,6 +125,7 @@ def refresh_running(session: Session, *, now: datetime, lookback: timedelta) -> 
         refreshed += stored is not None
         # The trends' settled days, so that no page view counts them.
         store_closed_days(session, experiment, now)
+        session.commit()
     return refreshed
 
 
