@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 _OUTCOME_TYPES = ("impression", "click", "purchase", "session_end")
 _REBUILD_SHARE = 0.5
 """Above this share of the stored users touched, recompute everyone at once."""
+LOCK_WAIT = "10s"
+"""How long a report waits for another refresh of the same experiment."""
 _SETTLE_TRIES = 50
 _SETTLE_PAUSE_SECONDS = 0.01
 
@@ -142,7 +144,11 @@ def _refresh(
 ) -> bool:
     started = time.perf_counter()
     assert experiment.started_at is not None
-    state = session.get(UserValuesState, experiment.id, with_for_update=True)
+    # One refresh at a time per experiment; a report that waits longer than
+    # LOCK_WAIT (a refresh of every event, or a transaction left open) reads
+    # the events instead.
+    with _postgres_settings(session, lock_timeout=LOCK_WAIT):
+        state = session.get(UserValuesState, experiment.id, with_for_update=True)
     if state is not None and (
         state.started_at != experiment.started_at or state.pre_start != pre_start
     ):
@@ -175,7 +181,11 @@ def _refresh(
     elif touched_count:
         users = select(touched.c.user_id)
         session.execute(delete(table).where(mine, table.c.user_id.in_(users)))
-        with _few_users_plan(session):
+        # With its default random_page_cost (priced for spinning disks)
+        # PostgreSQL reads all the events to find a tenth of the users',
+        # several times slower on a warm cache than the covering index. Only
+        # for this statement: for the whole table the sequential plan is right.
+        with _postgres_settings(session, random_page_cost="1.1"):
             _insert(
                 session,
                 experiment.id,
@@ -266,26 +276,30 @@ def _no_other_writers(session: Session) -> bool:
 
 
 @contextmanager
-def _few_users_plan(session: Session) -> Iterator[None]:
-    """Let PostgreSQL read a few users' events through the covering index.
+def _postgres_settings(session: Session, **settings: str) -> Iterator[None]:
+    """Planner or lock settings for the statements inside, on PostgreSQL.
 
-    With its default random_page_cost (priced for spinning disks) it reads
-    all the events to find a tenth of the users', which costs several times
-    more on a warm cache. Only for this statement: for the whole table the
-    sequential plan is the right one.
+    An error inside leaves them set, but the savepoint `current_values` opens
+    is then rolled back, and that undoes them too.
     """
     if session.get_bind().dialect.name != "postgresql":
         yield
         return
-    before = session.scalar(text("SELECT current_setting('random_page_cost')"))
-    session.execute(text("SELECT set_config('random_page_cost', '1.1', true)"))
-    try:
-        yield
-    finally:
-        session.execute(
-            text("SELECT set_config('random_page_cost', :value, true)"),
-            {"value": before},
-        )
+    before = {
+        name: session.scalar(text("SELECT current_setting(:name)"), {"name": name})
+        for name in settings
+    }
+    for name, value in settings.items():
+        _set_local(session, name, value)
+    yield
+    for name, value in before.items():
+        _set_local(session, name, str(value))
+
+
+def _set_local(session: Session, name: str, value: str) -> None:
+    session.execute(
+        text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value}
+    )
 
 
 def _analyse(session: Session) -> None:

@@ -4,6 +4,7 @@ exactly what the events give."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -325,3 +326,37 @@ def test_refresh_running_covers_running_experiments_only(session: Session) -> No
     assert state is not None
     assert (state.window_end, state.pre_start) == (now, T - LOOKBACK)
     assert session.get(UserValuesState, draft.id) is None
+
+
+def test_a_refresh_held_up_by_another_reads_the_events(
+    engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guards against a report waiting without bound for another transaction
+    that holds the experiment's refresh (a breakit run saw 108 s)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite waits on its single writer lock instead")
+    monkeypatch.setattr("analysis.user_values.LOCK_WAIT", "200ms")
+    experiment = _experiment(session)
+    expose(session, experiment, 0, "x", T)
+    end = T + timedelta(hours=1)
+    assert (
+        current_values(
+            session, experiment=experiment, window_end=end, pre_start=T - LOOKBACK
+        )
+        is not None
+    )
+    session.commit()
+    with Session(engine) as holder:
+        holder.get(UserValuesState, experiment.id, with_for_update=True)
+        started = time.monotonic()
+        stored = current_values(
+            session, experiment=experiment, window_end=end, pre_start=T - LOOKBACK
+        )
+        assert stored is None
+        assert time.monotonic() - started < 5
+        # The session goes on: the report reads the events.
+        counts = collect_counts(
+            session, experiment_id=experiment.id, window_end=end, pre_start=T
+        )
+        assert sum(v.users for v in counts.variants.values()) == 1
+        holder.rollback()
