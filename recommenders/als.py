@@ -14,6 +14,7 @@ item factors, from the live history alone, whichever solver fitted them.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Literal, Self
 
@@ -25,6 +26,8 @@ from threadpoolctl import threadpool_limits
 
 from recommenders._shared import FallbackRecommender, fitted, positive_history
 from recommenders.data import Catalog, InteractionLog, UserHistory
+
+log = logging.getLogger(__name__)
 
 Solver = Literal["auto", "exact", "conjugate_gradient"]
 # Under "auto" the exact solver runs while its tensor of per-event outer
@@ -53,7 +56,8 @@ class ALSConfig(BaseModel):
     """How each sweep is solved: "exact" (numpy; memory grows with events x
     factors squared), "conjugate_gradient" (the implicit library: three CG steps
     per row, warm-started from the last sweep; memory of the matrix and the
-    factors only), or "auto": exact while its tensor fits in 1 GiB, else CG."""
+    factors only), or "auto": exact while its tensor fits in 1 GiB, else CG.
+    "exact" too gives way to CG (with a warning) above that budget."""
 
 
 def confidence_matrix(log: InteractionLog, confidence: float) -> sparse.csr_matrix:
@@ -101,10 +105,20 @@ class ALS(FallbackRecommender):
     def solver_for(self, positives: int) -> Literal["exact", "conjugate_gradient"]:
         """The solver a log of that many positive (user, item) pairs gets."""
         solver = self.config.solver
-        if solver != "auto":
+        if solver == "conjugate_gradient":
             return solver
         exact_values = positives * self.config.factors**2
-        return "exact" if exact_values <= _EXACT_MAX_VALUES else "conjugate_gradient"
+        if exact_values <= _EXACT_MAX_VALUES:
+            return "exact"
+        if solver == "exact":
+            # Asked for, but its tensor would not fit: a fit inside a serving
+            # process must not exhaust the machine's memory (512 factors on
+            # MovieLens would take 207 GiB), so it is solved by CG instead.
+            log.warning(
+                "ALS exact solver over its memory budget; using conjugate gradient",
+                extra={"positives": positives, "factors": self.config.factors},
+            )
+        return "conjugate_gradient"
 
     def _fit_conjugate_gradient(self, log: InteractionLog) -> np.ndarray:
         config = self.config

@@ -142,10 +142,17 @@ def test_solver_auto_picks_exact_only_while_its_tensor_fits(
 
 
 @pytest.mark.parametrize("solver", ["exact", "conjugate_gradient"])
-def test_solver_named_is_the_solver_used(solver: str) -> None:
+def test_solver_named_is_the_solver_used_while_it_fits(solver: str) -> None:
     config = ALSConfig.model_validate({"solver": solver})
-    assert ALS(config).solver_for(50_000_000) == solver
     assert ALS(config).solver_for(10) == solver
+    assert ALS(config).solver_for(50_000_000) == "conjugate_gradient"
+
+
+def test_exact_over_its_budget_fits_by_cg_instead_of_exhausting_memory() -> None:
+    """Guards against factors=512 with solver exact asking numpy for 207 GiB
+    inside a serving process (a 500 on every request of that arm)."""
+    config = ALSConfig(factors=512, solver="exact", iterations=1)
+    assert ALS(config).solver_for(105_745) == "conjugate_gradient"
 
 
 def test_solver_defaults_to_auto() -> None:
