@@ -41,8 +41,11 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     union,
+    update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -147,6 +150,7 @@ def _refresh(
     # One refresh at a time per experiment; a report that waits longer than
     # LOCK_WAIT (a refresh of every event, or a transaction left open) reads
     # the events instead.
+    _sqlite_write_first(session, experiment.id)
     with _postgres_settings(session, lock_timeout=LOCK_WAIT):
         state = session.get(UserValuesState, experiment.id, with_for_update=True)
     if state is not None and (
@@ -179,14 +183,16 @@ def _refresh(
         _insert(session, experiment.id, values)
         _analyse(session)
     elif touched_count:
+        # Replaced in place rather than deleted and inserted again: each
+        # statement reads with its own snapshot, so a user touched between
+        # the two would be inserted while still stored.
         users = select(touched.c.user_id)
-        session.execute(delete(table).where(mine, table.c.user_id.in_(users)))
         # With its default random_page_cost (priced for spinning disks)
         # PostgreSQL reads all the events to find a tenth of the users',
         # several times slower on a warm cache than the covering index. Only
         # for this statement: for the whole table the sequential plan is right.
         with _postgres_settings(session, random_page_cost="1.1"):
-            _insert(
+            _upsert(
                 session,
                 experiment.id,
                 user_values_query(experiment.id, window_end, pre_start, users=users),
@@ -224,11 +230,17 @@ def _touched_users(
     """Users with anything new since the state: events or exposures after its
     watermarks, or dated between its window's end and the new one."""
     newly_covered = (state.window_end, window_end)
+    stored = experiment_user_values
+    # Only the experiment's stored users: anyone else it has exposed since is
+    # among the new exposures, and everyone else's events do not count here.
     events = select(Event.user_id).where(
         or_(
             Event.id > state.event_watermark,
             Event.occurred_at.between(*newly_covered) & Event.type.in_(_OUTCOME_TYPES),
-        )
+        ),
+        Event.user_id.in_(
+            select(stored.c.user_id).where(stored.c.experiment_id == experiment_id)
+        ),
     )
     exposures = select(Exposure.user_id).where(
         Exposure.experiment_id == experiment_id,
@@ -238,6 +250,43 @@ def _touched_users(
         ),
     )
     return union(events, exposures).subquery("touched")
+
+
+def _upsert(session: Session, experiment_id: int, values: Select[Any]) -> None:
+    """Insert the rows, replacing those of users already stored."""
+    columns = ["experiment_id", "user_id", "variant_id", *USER_VALUE_COLUMNS]
+    rows = values.subquery("new_values")
+    # WHERE true: SQLite would read ON CONFLICT as a join's ON without it.
+    source = select(literal(experiment_id), *rows.c).where(true())
+    make = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    statement = make(experiment_user_values).from_select(columns, source)
+    statement = statement.on_conflict_do_update(
+        index_elements=["experiment_id", "user_id"],
+        set_={name: statement.excluded[name] for name in columns[2:]},
+    )
+    session.execute(statement)
+
+
+def _sqlite_write_first(session: Session, experiment_id: int) -> None:
+    """On SQLite, take the write lock before reading anything.
+
+    A transaction that reads and then writes is refused ("database is locked")
+    if another connection wrote in between, which the event writer does all
+    the time; one that writes first waits its turn and then reads and writes
+    one consistent state.
+    """
+    if _dialect(session) != "sqlite":
+        return
+    session.execute(
+        update(UserValuesState)
+        .where(UserValuesState.experiment_id == experiment_id)
+        .values(experiment_id=UserValuesState.experiment_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 def _insert(session: Session, experiment_id: int, values: Select[Any]) -> None:

@@ -360,3 +360,104 @@ def test_a_refresh_held_up_by_another_reads_the_events(
         )
         assert sum(v.users for v in counts.variants.values()) == 1
         holder.rollback()
+
+
+def test_a_user_touched_during_the_refresh_is_not_stored_twice(
+    engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guards against the refresh's statements seeing different touched users
+    (each reads its own snapshot): a stored user with an event committed in
+    between made the refresh fail with a duplicate key (break-it pass)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite holds the write lock through the refresh")
+    import analysis.user_values as user_values
+
+    experiment = _experiment(session)
+    for i in range(10):
+        expose(session, experiment, i % 2, f"w{i}", T)
+    session.commit()
+    end = T + timedelta(hours=1)
+    pre_start = T - LOOKBACK
+    assert (
+        current_values(
+            session, experiment=experiment, window_end=end, pre_start=pre_start
+        )
+        is not None
+    )
+    session.commit()
+    insert_rows(session, [event_row("w0", "purchase", T, value=1.0)])
+    session.commit()
+    real_query = user_values.user_values_query
+
+    def query_after_another_commit(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("users") is not None:
+            with Session(engine) as other:
+                insert_rows(other, [event_row("w1", "purchase", T, value=2.0)])
+                other.commit()
+        return real_query(*args, **kwargs)
+
+    monkeypatch.setattr(user_values, "user_values_query", query_after_another_commit)
+    stored = current_values(
+        session, experiment=experiment, window_end=end, pre_start=pre_start
+    )
+    assert stored is not None
+    revenue = dict(
+        session.execute(select(stored.c.user_id, stored.c.revenue_per_user__y)).all()
+    )
+    assert (revenue["w0"], revenue["w1"]) == (1.0, 2.0)
+
+
+def test_events_of_users_outside_the_experiment_touch_nobody(
+    session: Session,
+) -> None:
+    experiment = _experiment(session)
+    for i in range(10):
+        expose(session, experiment, i % 2, f"w{i}", T)
+    end = T + timedelta(hours=1)
+    pre_start = T - LOOKBACK
+    assert (
+        current_values(
+            session, experiment=experiment, window_end=end, pre_start=pre_start
+        )
+        is not None
+    )
+    table = experiment_user_values
+    session.execute(
+        update(table).where(table.c.user_id == "w0").values(conversion__y=-1.0)
+    )
+    # Many more users than the experiment has, none of them in it.
+    insert_rows(
+        session,
+        [event_row(f"out{i}", "purchase", T, value=1.0) for i in range(30)],
+    )
+    assert (
+        current_values(
+            session, experiment=experiment, window_end=end, pre_start=pre_start
+        )
+        is not None
+    )
+    marker = session.scalar(
+        select(table.c.conversion__y).where(table.c.user_id == "w0")
+    )
+    assert marker == -1.0  # not rebuilt
+
+
+def test_sqlite_refresh_takes_the_write_lock_before_reading(
+    engine: Engine, session: Session, tmp_path: Any
+) -> None:
+    """Guards against SQLite refusing the refresh's first write ("database is
+    locked") when the event writer committed after the refresh began reading."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL reads and writes under row locks")
+    import sqlite3
+
+    from analysis.user_values import _sqlite_write_first
+
+    experiment = _experiment(session)
+    session.commit()
+    with session.begin_nested():
+        _sqlite_write_first(session, experiment.id)
+        other = sqlite3.connect(engine.url.database or "", timeout=0.1)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("DELETE FROM experiment_user_values_state WHERE 0")
+        other.close()
