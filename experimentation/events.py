@@ -48,6 +48,8 @@ StrictNumber = Annotated[float, Strict()]
 # Unicode's line separators or bidirectional controls, which make one id
 # display as another (a right-to-left override turns "user-1" into "1-resu").
 IDENTIFIER_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+$"
+NO_NUL = r"^[^\x00]*$"
+"""Free text: PostgreSQL text cannot hold a NUL character."""
 Identifier = Annotated[
     str,
     StringConstraints(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN),
@@ -72,7 +74,7 @@ class EventIn(BaseModel):
     request_id: Identifier | None = None
     """The request_id of the recommendation that showed the item, if any."""
     # No NUL: PostgreSQL text cannot hold it.
-    query: str | None = Field(default=None, max_length=1_000, pattern=r"^[^\x00]*$")
+    query: str | None = Field(default=None, max_length=1_000, pattern=NO_NUL)
     occurred_at: datetime | None = None
     """When it happened (ISO 8601 with offset, or unix seconds); default now."""
 

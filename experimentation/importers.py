@@ -55,6 +55,7 @@ from experimentation.embedding_store import (
 )
 from experimentation.errors import InvalidInput
 from experimentation.events import (
+    NO_NUL,
     EventIn,
     Identifier,
     check_clock,
@@ -189,9 +190,10 @@ def _rating_rows(
         }
 
 
-# Numbers as numbers (true and "0.5" refused), and finite: a NaN or infinity
-# would spread through every score the vector takes part in.
-FiniteNumber = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+# Numbers as numbers (true and "0.5" refused), finite and bounded: a NaN or
+# infinity would spread through every score the vector takes part in, and a
+# value past float32's range (1e39) is stored as infinity.
+FiniteNumber = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-1e6, le=1e6)]
 
 
 class ItemIn(BaseModel):
@@ -200,11 +202,11 @@ class ItemIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     item_id: Identifier
-    title: str = Field(default="", max_length=512)
-    description: str = ""
-    category: str | None = Field(default=None, max_length=128)
-    subcategory: str | None = Field(default=None, max_length=128)
-    brand: str | None = Field(default=None, max_length=128)
+    title: str = Field(default="", max_length=512, pattern=NO_NUL)
+    description: str = Field(default="", pattern=NO_NUL)
+    category: str | None = Field(default=None, max_length=128, pattern=NO_NUL)
+    subcategory: str | None = Field(default=None, max_length=128, pattern=NO_NUL)
+    brand: str | None = Field(default=None, max_length=128, pattern=NO_NUL)
     price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     rating: float | None = Field(default=None, allow_inf_nan=False)
     published_at: datetime | None = None
@@ -237,7 +239,13 @@ _CSV_ARRAYS = frozenset({"image_embedding"})
 def read_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, record) from a .csv or .jsonl/.json file."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        # utf-8-sig: spreadsheet programs start CSV files with a byte-order mark.
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InvalidInput(
+            f"{path.name} is not UTF-8 text (byte {error.start} cannot be read)"
+        ) from None
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
         for number, row in enumerate(reader, start=2):
@@ -271,6 +279,8 @@ def read_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise InvalidInput(
                 f"{path.name} line {number}: not JSON ({error.msg})"
             ) from error
+        except ValueError as error:  # e.g. a number of 5,000 digits
+            raise InvalidInput(f"{path.name} line {number}: {error}") from None
         if not isinstance(record, dict):
             raise InvalidInput(f"{path.name} line {number}: expected a JSON object")
         yield number, record

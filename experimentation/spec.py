@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from analysis.metrics import METRICS
 from experimentation.durations import parse_duration
+from experimentation.events import NO_NUL
 from recommenders import registry
 
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -32,7 +33,7 @@ class VariantSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str
-    name: str = Field(default="", max_length=256)
+    name: str = Field(default="", max_length=256, pattern=NO_NUL)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -43,8 +44,8 @@ class ExperimentSpec(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
     key: str = Field(alias="id", pattern=KEY_PATTERN)
-    name: str = Field(default="", max_length=256)
-    hypothesis: str = Field(default="", max_length=10_000)
+    name: str = Field(default="", max_length=256, pattern=NO_NUL)
+    hypothesis: str = Field(default="", max_length=10_000, pattern=NO_NUL)
     variants: dict[str, VariantSpec]
     weights: dict[str, float] | None = None
     metrics: list[str] = Field(min_length=1)

@@ -54,29 +54,29 @@ class ContentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    text_weight: float = Field(default=0.5, ge=0)
+    text_weight: float = Field(default=0.5, ge=0, le=1e6)
     """Weight of the text embedding block (title, description, category tags)."""
     text: EmbeddingConfig = EmbeddingConfig()
     """Which text embedding makes the text block (backend, dimensions)."""
-    image_weight: float = Field(default=0.5, ge=0)
+    image_weight: float = Field(default=0.5, ge=0, le=1e6)
     """Weight of the image block, used when the catalogue has image embeddings."""
-    category_weight: float = Field(default=1.0, ge=0)
+    category_weight: float = Field(default=1.0, ge=0, le=1e6)
     """Weight of the one-hot category block."""
-    brand_weight: float = Field(default=0.5, ge=0)
+    brand_weight: float = Field(default=0.5, ge=0, le=1e6)
     """Weight of the one-hot brand block (items without a brand have none)."""
-    popularity_weight: float = Field(default=1.5, ge=0)
+    popularity_weight: float = Field(default=1.5, ge=0, le=1e6)
     """Weight of log(1 + training positives)."""
-    rating_weight: float = Field(default=0.25, ge=0)
+    rating_weight: float = Field(default=0.25, ge=0, le=1e6)
     """Weight of the shrunk mean training rating."""
-    recency_weight: float = Field(default=1.0, ge=0)
+    recency_weight: float = Field(default=1.0, ge=0, le=1e6)
     """Weight of release recency: 2 ** -(age / recency_half_life_years), where age
     is from Catalog.published to the newest training event (0 when unknown)."""
-    recency_half_life_years: float = Field(default=2.0, gt=0)
+    recency_half_life_years: float = Field(default=2.0, gt=0, le=1e6)
     """Release age at which the recency feature halves."""
     numeric_scaling: Literal["unit", "zscore"] = "zscore"
     """unit keeps the numeric features in [0, 1]; zscore centres and scales them
     over the catalogue so that they add no constant to every profile."""
-    rating_prior_count: float = Field(default=10.0, ge=0)
+    rating_prior_count: float = Field(default=10.0, ge=0, le=1e9)
     """Pseudo-ratings at the global mean added to each item's ratings (shrinkage)."""
     query_weight: float = Field(default=0.3, ge=0, le=1)
     """Share of the profile that comes from the user's recent search queries when

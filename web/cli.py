@@ -195,7 +195,10 @@ def import_items(file: Path) -> None:
     """Import catalogue items from a CSV or JSONL FILE."""
     with session_scope(_engine()) as session:
         result = importers.import_items(session, file)
-    click.echo(f"items {result.items:,} stored; {result.skipped:,} already there")
+    message = f"items {result.items:,} stored; {result.skipped:,} already there"
+    if result.image_embeddings:
+        message += f"; image vectors {result.image_embeddings:,} stored"
+    click.echo(message)
 
 
 @import_group.command(name="events")

@@ -107,6 +107,9 @@ BAD = [
     ("text", ["0.5"], r"line 1: image_embedding\.0: .*valid number"),
     ("empty", [], r"line 1: image_embedding: List should have at least 1 item"),
     ("long", [0.0] * 4097, r"line 1: image_embedding: .*at most 4096 items"),
+    # Past float32's range it would be stored as infinity.
+    ("huge", [1e39, 0.5], r"line 1: image_embedding\.0: .*less than or equal to"),
+    ("huge negative", [-3e38], r"line 1: image_embedding\.0: .*greater than"),
 ]
 
 

@@ -103,6 +103,32 @@ def test_import_items_id_with_a_bidi_control_refused(
     assert _count(session, Item) == 0
 
 
+def test_import_items_file_not_utf8_or_with_huge_numbers_refused(
+    session: Session, tmp_path: Path
+) -> None:
+    latin = tmp_path / "items.csv"
+    latin.write_bytes("item_id,title\ni1,Café\n".encode("latin-1"))
+    with pytest.raises(InvalidInput, match=r"items.csv is not UTF-8 text"):
+        import_items(session, latin)
+    digits = tmp_path / "items.jsonl"
+    digits.write_text('{"item_id": "i1", "price": ' + "9" * 5000 + "}\n")
+    with pytest.raises(InvalidInput, match=r"items.jsonl line 1: "):
+        import_items(session, digits)
+    nul = tmp_path / "nul.jsonl"
+    nul.write_text('{"item_id": "i1", "title": "a\\u0000b"}\n')
+    with pytest.raises(InvalidInput, match=r"nul.jsonl line 1: title"):
+        import_items(session, nul)
+    assert _count(session, Item) == 0
+
+
+def test_import_items_csv_with_a_byte_order_mark(
+    session: Session, tmp_path: Path
+) -> None:
+    bom = tmp_path / "items.csv"
+    bom.write_bytes(b"\xef\xbb\xbfitem_id,title\ni1,First\n")
+    assert import_items(session, bom).items == 1
+
+
 def test_import_items_refuses_an_events_file(session: Session, tmp_path: Path) -> None:
     events = tmp_path / "events.csv"
     events.write_text("event_id,user_id,item_id,type\ne1,u1,i1,click\n")

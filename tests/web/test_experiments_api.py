@@ -80,6 +80,27 @@ def test_experiment_duplicate_key_409(client: TestClient, engine: Engine) -> Non
             "variant key",
         ),
         ({"metrics": ["ctr"]}, "unknown metric 'ctr'"),
+        # PostgreSQL text cannot hold NUL: a 500 before.
+        ({"name": "a\x00b"}, "name: String should match pattern"),
+        ({"hypothesis": "x\x00"}, "hypothesis: String should match pattern"),
+        (
+            {
+                "variants": {
+                    "control": {"type": "popularity", "name": "\x00"},
+                    "treatment": {"type": "hybrid"},
+                }
+            },
+            "name: String should match pattern",
+        ),
+        (
+            {
+                "variants": {
+                    "control": {"type": "popularity"},
+                    "treatment": {"type": "content", "image_weight": 1e308},
+                }
+            },
+            "variant 'treatment'",
+        ),
         ({"metrics": []}, "metrics: List should have at least 1 item"),
         ({"minimumDuration": "7"}, "must be a number and a unit"),
         ({"sampleSize": 0}, "sampleSize: Input should be greater than 0"),
