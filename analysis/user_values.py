@@ -316,8 +316,12 @@ def _no_other_writers(session: Session) -> bool:
         return True  # SQLite: one writer at a time, ids grow with commits
     busy = session.scalar(
         text(
-            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-            "WHERE c.relname IN ('events', 'exposures') "
+            # Only this database's tables: the same server may hold others
+            # (other deployments, test runs) with tables of the same names.
+            "SELECT count(*) FROM pg_locks l "
+            "WHERE l.relation IN ('events'::regclass, 'exposures'::regclass) "
+            "AND l.database = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database()) "
             "AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()"
         )
     )
