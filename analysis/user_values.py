@@ -36,7 +36,6 @@ from sqlalchemy import (
     Select,
     delete,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -147,10 +146,10 @@ def _refresh(
 ) -> bool:
     started = time.perf_counter()
     assert experiment.started_at is not None
+    _sqlite_write_first(session, experiment.id)
     # One refresh at a time per experiment; a report that waits longer than
     # LOCK_WAIT (a refresh of every event, or a transaction left open) reads
     # the events instead.
-    _sqlite_write_first(session, experiment.id)
     with _postgres_settings(session, lock_timeout=LOCK_WAIT):
         state = session.get(UserValuesState, experiment.id, with_for_update=True)
     if state is not None and (
@@ -177,10 +176,13 @@ def _refresh(
         )
         if touched_count and touched_count > _REBUILD_SHARE * (stored_count or 0):
             touched_count = None
-    values = user_values_query(experiment.id, window_end, pre_start)
     if touched_count is None:
         session.execute(delete(table).where(mine))
-        _insert(session, experiment.id, values)
+        _upsert(
+            session,
+            experiment.id,
+            user_values_query(experiment.id, window_end, pre_start),
+        )
         _analyse(session)
     elif touched_count:
         # Replaced in place rather than deleted and inserted again: each
@@ -289,13 +291,6 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def _insert(session: Session, experiment_id: int, values: Select[Any]) -> None:
-    columns = ["experiment_id", "user_id", "variant_id", *USER_VALUE_COLUMNS]
-    rows = values.subquery("new_values")
-    source = select(literal(experiment_id), *rows.c)
-    session.execute(insert(experiment_user_values).from_select(columns, source))
-
-
 def _watermarks(session: Session) -> tuple[int, int, bool]:
     """The largest event and exposure ids visible, and whether every lower id
     is settled (committed or never to be). Writers commit within milliseconds,
@@ -312,7 +307,7 @@ def _watermarks(session: Session) -> tuple[int, int, bool]:
 def _no_other_writers(session: Session) -> bool:
     """True when no other transaction may still commit events or exposures
     with ids below those already visible."""
-    if session.get_bind().dialect.name != "postgresql":
+    if _dialect(session) != "postgresql":
         return True  # SQLite: one writer at a time, ids grow with commits
     busy = session.scalar(
         text(
@@ -335,7 +330,7 @@ def _postgres_settings(session: Session, **settings: str) -> Iterator[None]:
     An error inside leaves them set, but the savepoint `current_values` opens
     is then rolled back, and that undoes them too.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    if _dialect(session) != "postgresql":
         yield
         return
     before = {
@@ -358,5 +353,5 @@ def _set_local(session: Session, name: str, value: str) -> None:
 def _analyse(session: Session) -> None:
     """Planner statistics for the freshly filled table (PostgreSQL guesses
     badly for a table it has never analysed)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if _dialect(session) == "postgresql":
         session.execute(text("ANALYZE experiment_user_values"))
