@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import FromClause
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from analysis.metrics import METRICS, collect_counts
@@ -60,19 +61,27 @@ def closed_day_point(
         return _from_json(row.values)
     point = count_point(session, experiment, end)
     if end <= now - SETTLE:
-        if row is not None:  # a point of an earlier run of the experiment
-            session.delete(row)
-            session.flush()
-        session.add(
-            TrendPoint(
-                experiment_id=experiment.id,
-                ends_at=end,
-                started_at=experiment.started_at,
-                values=_to_json(point),
-                computed_at=datetime.now(UTC),
+        try:
+            with session.begin_nested():
+                if row is not None:  # a point of an earlier run
+                    session.delete(row)
+                    session.flush()
+                session.add(
+                    TrendPoint(
+                        experiment_id=experiment.id,
+                        ends_at=end,
+                        started_at=experiment.started_at,
+                        values=_to_json(point),
+                        computed_at=datetime.now(UTC),
+                    )
+                )
+        except DBAPIError as error:
+            # Another page stored it first, or SQLite's writer was busy: the
+            # point is shown all the same and stored next time.
+            log.warning(
+                "trend point not stored",
+                extra={"experiment": experiment.key, "error": str(error)[:200]},
             )
-        )
-        session.flush()
     return point
 
 

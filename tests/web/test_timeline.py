@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from analysis.trend_points import SETTLE, count_point, store_closed_days
@@ -107,3 +108,36 @@ def test_store_closed_days_and_forget(session: Session) -> None:
     assert store_closed_days(session, experiment, now) == 3
     forget_all(session)
     assert _points(session) == 0
+
+
+def test_a_point_stored_meanwhile_by_another_view_is_shown_not_raised(
+    engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite: the other writer would wait for this session's lock")
+    import analysis.trend_points as trend_points
+
+    experiment = _running(session)
+    session.commit()
+    end, now = T + DAY, T + 3 * DAY
+    real_count = trend_points.count_point
+
+    def count_while_another_stores(*args: Any, **kwargs: Any) -> Any:
+        point = real_count(*args, **kwargs)
+        with Session(engine) as other:
+            other.add(
+                TrendPoint(
+                    experiment_id=experiment.id,
+                    ends_at=end,
+                    started_at=experiment.started_at,
+                    values={},
+                    computed_at=now,
+                )
+            )
+            other.commit()
+        return point
+
+    monkeypatch.setattr(trend_points, "count_point", count_while_another_stores)
+    point = trend_points.closed_day_point(session, experiment, end, now)
+    assert set(point["conversion"]) == {"control", "treatment"}
+    session.commit()  # the session goes on
