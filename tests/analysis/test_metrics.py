@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from itertools import count
 from typing import Any
 
 import pytest
@@ -18,13 +17,12 @@ from analysis.sufficient import (
 )
 from experimentation.events import insert_rows
 from experimentation.experiments import create_experiment
-from experimentation.models import Exposure, User
+from experimentation.models import User
 from experimentation.spec import ExperimentSpec
 from tests.utils.factories import event_row, expose, flagship_spec
 
 T = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 WINDOW_END = T + timedelta(days=7)
-_ids = count()
 
 
 def test_collect_counts_follows_exposure_rules(session: Session) -> None:
@@ -93,24 +91,17 @@ def test_collect_counts_empty_experiment(session: Session) -> None:
 def _quality_exposure(
     session: Session, experiment: Any, variant: int, user: str, at: datetime, q: float
 ) -> str:
-    request_id = f"r{next(_ids)}"
-    session.add(
-        Exposure(
-            experiment_id=experiment.id,
-            variant_id=experiment.variants[variant].id,
-            user_id=user,
-            request_id=request_id,
-            page="home",
-            items=[],
-            from_cache=False,
-            served_at=at,
-            category_entropy=q,
-            fresh_share=q / 10,
-            mean_popularity_rank=10 * q,
-            latency_ms=None if q > 2 else 5.0,
-        )
+    return expose(
+        session,
+        experiment,
+        variant,
+        user,
+        at,
+        category_entropy=q,
+        fresh_share=q / 10,
+        mean_popularity_rank=10 * q,
+        latency_ms=None if q > 2 else 5.0,
     )
-    return request_id
 
 
 def _small_experiment(session: Session) -> Any:

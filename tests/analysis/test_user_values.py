@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, FromClause, func, select, update
 from sqlalchemy.orm import Session
 
 from analysis.metrics import ExperimentCounts, collect_counts, metric_percentile
@@ -42,6 +42,15 @@ def _experiment(session: Session) -> Experiment:
     start_experiment(session, key=experiment.key, now=T)
     session.flush()
     return experiment
+
+
+def _refreshed(
+    session: Session, experiment: Experiment, end: datetime
+) -> FromClause | None:
+    """The stored values brought up to `end`, with the tests' lookback."""
+    return current_values(
+        session, experiment=experiment, window_end=end, pre_start=T - LOOKBACK
+    )
 
 
 def _flat(counts: ExperimentCounts) -> dict[str, float]:
@@ -184,24 +193,14 @@ def test_a_refresh_recomputes_only_the_users_touched(session: Session) -> None:
         session, [event_row(f"w{i}", "purchase", T, value=1.0) for i in range(10)]
     )
     end = T + timedelta(hours=1)
-    assert (
-        current_values(
-            session, experiment=experiment, window_end=end, pre_start=T - LOOKBACK
-        )
-        is not None
-    )
+    assert _refreshed(session, experiment, end) is not None
     table = experiment_user_values
     # A marker in an untouched user's row survives the next refresh...
     session.execute(
         update(table).where(table.c.user_id == "w0").values(revenue_per_user__y=-1.0)
     )
     insert_rows(session, [event_row("w1", "purchase", T, value=5.0)])
-    assert (
-        current_values(
-            session, experiment=experiment, window_end=end, pre_start=T - LOOKBACK
-        )
-        is not None
-    )
+    assert _refreshed(session, experiment, end) is not None
     revenue = dict(
         session.execute(select(table.c.user_id, table.c.revenue_per_user__y)).all()
     )
@@ -245,31 +244,16 @@ def test_a_new_run_rebuilds_and_deleting_events_forgets(session: Session) -> Non
     experiment = _experiment(session)
     expose(session, experiment, 0, "x", T)
     end = T + timedelta(days=1)
-    assert (
-        current_values(
-            session, experiment=experiment, window_end=end, pre_start=T - LOOKBACK
-        )
-        is not None
-    )
+    assert _refreshed(session, experiment, end) is not None
     experiment.started_at = T + timedelta(hours=1)
-    assert (
-        current_values(
-            session, experiment=experiment, window_end=end, pre_start=T - LOOKBACK
-        )
-        is not None
-    )
+    assert _refreshed(session, experiment, end) is not None
     state = session.get(UserValuesState, experiment.id)
     assert state is not None
     assert state.started_at == experiment.started_at
     forget_all(session)
     assert session.scalar(select(func.count()).select_from(experiment_user_values)) == 0
     assert session.get(UserValuesState, experiment.id) is None
-    assert (
-        current_values(
-            session, experiment=experiment, window_end=end, pre_start=T - LOOKBACK
-        )
-        is not None
-    )
+    assert _refreshed(session, experiment, end) is not None
     delete_experiment(session, key=experiment.key)
     assert session.scalar(select(func.count()).select_from(experiment_user_values)) == 0
 
@@ -292,17 +276,10 @@ def test_events_committed_late_with_lower_ids_are_not_missed(
         with Session(engine) as fast:
             insert_rows(fast, [event_row("fast", "purchase", T, value=4.0)])
             fast.commit()
-        assert (
-            current_values(
-                session, experiment=experiment, window_end=end, pre_start=T - LOOKBACK
-            )
-            is not None
-        )
+        assert _refreshed(session, experiment, end) is not None
         session.commit()
         slow.commit()
-    stored = current_values(
-        session, experiment=experiment, window_end=end, pre_start=T - LOOKBACK
-    )
+    stored = _refreshed(session, experiment, end)
     assert stored is not None
     revenue = dict(
         session.execute(select(stored.c.user_id, stored.c.revenue_per_user__y)).all()
@@ -339,19 +316,12 @@ def test_a_refresh_held_up_by_another_reads_the_events(
     experiment = _experiment(session)
     expose(session, experiment, 0, "x", T)
     end = T + timedelta(hours=1)
-    assert (
-        current_values(
-            session, experiment=experiment, window_end=end, pre_start=T - LOOKBACK
-        )
-        is not None
-    )
+    assert _refreshed(session, experiment, end) is not None
     session.commit()
     with Session(engine) as holder:
         holder.get(UserValuesState, experiment.id, with_for_update=True)
         started = time.monotonic()
-        stored = current_values(
-            session, experiment=experiment, window_end=end, pre_start=T - LOOKBACK
-        )
+        stored = _refreshed(session, experiment, end)
         assert stored is None
         assert time.monotonic() - started < 5
         # The session goes on: the report reads the events.
